@@ -1,0 +1,128 @@
+/* main: nsqd's entry point. Parses options, builds the event loop and wires the modules
+ * (registry, TCP, HTTP) in start order; SIGINT/SIGTERM stop them in reverse order and exit 0.
+ * Owns nothing but the wiring: every piece of state belongs to a module. */
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "nsqd/http.h"
+#include "nsqd/nsqd.h"
+#include "nsqd/options.h"
+#include "nsqd/tcp.h"
+
+typedef struct daemon {
+    struct event_base *base;
+    nsqd_t *nsqd;
+    tcp_server_t *tcp;
+    http_server_t *http;
+    struct event *sigint, *sigterm;
+} daemon_t;
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    daemon_t *d = arg;
+    log_info("received signal %d: exiting", (int)sig);
+    nsqd_set_exiting(d->nsqd);
+    event_base_loopbreak(d->base);
+}
+
+static int prepare_data_path(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (!path || !*path)
+        return 0;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return 0;
+        snprintf(err, errlen, "--data-path=%s is not a directory", path);
+        return -1;
+    }
+    if (mkdir(path, 0755) < 0) {
+        snprintf(err, errlen, "--data-path=%s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int start(daemon_t *d, const nsqd_opts_t *o, char *err, size_t errlen)
+{
+    int tcp_port = 0, http_port = 0;
+    if (prepare_data_path(o->data_path, err, errlen) < 0)
+        return -1;
+    d->nsqd = nsqd_new(d->base, o, err, errlen);
+    if (!d->nsqd)
+        return -1;
+    d->tcp = tcp_server_new(d->nsqd, o->tcp_address, &tcp_port, err, errlen);
+    if (!d->tcp)
+        return -1;
+    log_info("TCP: listening on %s (port %d)", o->tcp_address, tcp_port);
+    if (o->http_address && *o->http_address) {
+        d->http = http_server_new(d->nsqd, d->tcp, o->http_address, &http_port, err, errlen);
+        if (!d->http)
+            return -1;
+        log_info("HTTP: listening on %s (port %d)", o->http_address, http_port);
+    }
+    nsqd_set_ports(d->nsqd, tcp_port, http_port);
+    d->sigint = evsignal_new(d->base, SIGINT, signal_cb, d);
+    d->sigterm = evsignal_new(d->base, SIGTERM, signal_cb, d);
+    evsignal_add(d->sigint, NULL);
+    evsignal_add(d->sigterm, NULL);
+    return 0;
+}
+
+/* Reverse start order: stop accepting, close clients (in-flight messages go back to their
+ * channels), then free the registry. */
+static void stop(daemon_t *d)
+{
+    if (d->tcp) {
+        tcp_server_stop_accepting(d->tcp);
+        tcp_server_close_clients(d->tcp);
+    }
+    http_server_free(d->http);
+    tcp_server_free(d->tcp);
+    nsqd_free(d->nsqd);
+    if (d->sigint)
+        event_free(d->sigint);
+    if (d->sigterm)
+        event_free(d->sigterm);
+}
+
+int main(int argc, char **argv)
+{
+    char err[512] = "";
+    nsqd_opts_t opts;
+    int rc = nsqd_opts_load(&opts, argc, argv, err, sizeof(err));
+    if (rc != 0) {
+        if (rc < 0)
+            fprintf(stderr, "nsqd: %s\n", err);
+        nsqd_opts_free(&opts);
+        return rc < 0 ? 2 : 0;
+    }
+    log_level_t lvl = LOG_INFO;
+    log_level_parse(opts.log_level, &lvl);
+    log_setup(lvl, opts.log_prefix);
+    signal(SIGPIPE, SIG_IGN);
+    log_info("nsqd v%s (cnsq)", CNSQ_VERSION);
+
+    daemon_t d = {0};
+    d.base = event_base_new();
+    if (!d.base) {
+        log_fatal("event_base_new failed");
+        return 1;
+    }
+    rc = start(&d, &opts, err, sizeof(err));
+    if (rc == 0)
+        rc = event_base_dispatch(d.base) < 0 ? -1 : 0;
+    else
+        log_fatal("%s", err);
+    stop(&d);
+    event_base_free(d.base);
+    nsqd_opts_free(&opts);
+    return rc == 0 ? 0 : 1;
+}
