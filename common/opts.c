@@ -947,7 +947,9 @@ static int cp_array(cfg_parser_t *cp, cfg_val_t *v, int depth)
     cp->p++; /* '[' */
     for (;;) {
         cp_skip_space(cp);
-        if (!cp_eof(cp) && *cp->p == ']')
+        if (cp_eof(cp))
+            return cp_fail(cp, "unterminated array");
+        if (*cp->p == ']')
             break;
         cfg_val_t *items = realloc(v->items, sizeof(*items) * (size_t)(v->n + 1));
         if (!items)
@@ -1013,8 +1015,9 @@ static const char *toml_int(const char *t, int64_t *out)
 
 static bool looks_numeric(const char *t)
 {
-    return strspn(t, "0123456789+-._eExXoObBabcdefABCDEF") == strlen(t) || strstr(t, "inf") ||
-           strstr(t, "nan");
+    const char *p = (*t == '+' || *t == '-') ? t + 1 : t;
+    return (is_digit(*p) || *p == '.') &&
+           strspn(t, "0123456789+-._eExXoObBabcdefABCDEF") == strlen(t);
 }
 
 /* A bare word: boolean, integer or float. */

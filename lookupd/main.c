@@ -8,6 +8,7 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -47,7 +48,7 @@ static void ping_cb(struct evhttp_request *req, void *arg)
 static void info_cb(struct evhttp_request *req, void *arg)
 {
     char body[128];
-    snprintf(body, sizeof(body), "{\"version\":\"%s\"}", CNSQ_VERSION);
+    snprintf(body, sizeof(body), "{\"version\":\"%s\"}", NSQ_VERSION);
     reply(req, 200, "application/json; charset=utf-8", body);
 }
 
@@ -157,7 +158,7 @@ int main(int argc, char **argv)
     log_level_parse(opts.log_level, &lvl);
     log_setup(lvl, opts.log_prefix);
     signal(SIGPIPE, SIG_IGN);
-    log_info("nsqlookupd v%s (cnsq)", CNSQ_VERSION);
+    log_info("nsqlookupd v%s (cnsq %s)", NSQ_VERSION, CNSQ_VERSION);
 
     lookupd_t d = {.opts = &opts};
     d.base = event_base_new();

@@ -8,18 +8,27 @@
 #include <stdint.h>
 
 typedef struct backend backend_t;
+typedef void (*backend_synced_cb)(void *arg, int status);
 
 typedef struct backend_ops {
     /* Appends one encoded record (wire message: header + body). 0, or -1 with err. */
     int (*put)(backend_t *b, const uint8_t *rec, size_t len, char *err, size_t errlen);
     /* Number of records not yet read. */
     int64_t (*depth)(const backend_t *b);
-    /* Pops the next record into a malloc'd buffer the caller frees. 1 read, 0 empty, -1 error. */
-    int (*pop)(backend_t *b, uint8_t **rec, size_t *len);
+    /* Borrows the next record: *rec points into the backend's read-ahead buffer and stays valid
+     * until the next call on b. 1 read, 0 empty, -1 error (corruption is handled inside: the bad
+     * file is set aside and reading continues, so -1 means the backend cannot read at all). */
+    int (*pop)(backend_t *b, const uint8_t **rec, size_t *len);
     /* Drops everything (empty). */
     int (*empty)(backend_t *b);
     /* Closes and frees; delete_files removes the files too (topic/channel delete). */
     void (*close)(backend_t *b, int delete_files);
+    /* Durable publish: calls cb(arg, status) from the event loop, never from inside this call,
+     * once every record put so far is fsynced (status 0), or with -1 when a write or fsync
+     * covering it failed (the record may still be delivered later). Asks for a sync at the end
+     * of the loop iteration, so publishes arriving together share one fsync. 0, or -1 (out of
+     * memory: cb will not be called). */
+    int (*when_synced)(backend_t *b, backend_synced_cb cb, void *arg);
 } backend_ops_t;
 
 struct backend {

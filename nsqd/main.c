@@ -3,6 +3,9 @@
  * Owns nothing but the wiring: every piece of state belongs to a module. */
 #include <errno.h>
 #include <event2/event.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +25,7 @@ typedef struct daemon {
     tcp_server_t *tcp;
     http_server_t *http;
     struct event *sigint, *sigterm;
+    int lock_fd;
 } daemon_t;
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -32,19 +36,25 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(d->base);
 }
 
-static int prepare_data_path(const char *path, char *err, size_t errlen)
+/* Creates the data path if missing and locks it (flock on the directory, as nsqd's dirlock):
+ * a second nsqd on the same path refuses to start. The lock lives as long as the process. */
+static int prepare_data_path(daemon_t *d, const char *path, char *err, size_t errlen)
 {
     struct stat st;
-    if (!path || !*path)
-        return 0;
-    if (stat(path, &st) == 0) {
-        if (S_ISDIR(st.st_mode))
-            return 0;
-        snprintf(err, errlen, "--data-path=%s is not a directory", path);
+    const char *dir = (path && *path) ? path : ".";
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "--data-path=%s is not a directory", dir);
         return -1;
     }
-    if (mkdir(path, 0755) < 0) {
-        snprintf(err, errlen, "--data-path=%s: %s", path, strerror(errno));
+    if (stat(dir, &st) < 0 && mkdir(dir, 0755) < 0) {
+        snprintf(err, errlen, "--data-path=%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    d->lock_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d->lock_fd < 0 || flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        snprintf(err, errlen,
+                 "--data-path=%s in use (possibly by another instance of nsqd): %s", dir,
+                 strerror(errno));
         return -1;
     }
     return 0;
@@ -53,7 +63,7 @@ static int prepare_data_path(const char *path, char *err, size_t errlen)
 static int start(daemon_t *d, const nsqd_opts_t *o, char *err, size_t errlen)
 {
     int tcp_port = 0, http_port = 0;
-    if (prepare_data_path(o->data_path, err, errlen) < 0)
+    if (prepare_data_path(d, o->data_path, err, errlen) < 0)
         return -1;
     d->nsqd = nsqd_new(d->base, o, err, errlen);
     if (!d->nsqd)
@@ -108,9 +118,11 @@ int main(int argc, char **argv)
     log_level_parse(opts.log_level, &lvl);
     log_setup(lvl, opts.log_prefix);
     signal(SIGPIPE, SIG_IGN);
-    log_info("nsqd v%s (cnsq)", CNSQ_VERSION);
+    signal(SIGXFSZ, SIG_IGN); /* a write past RLIMIT_FSIZE fails with EFBIG instead */
+    evthread_use_pthreads();  /* the fsync helper thread activates loop events */
+    log_info("nsqd v%s (cnsq %s)", NSQ_VERSION, CNSQ_VERSION);
 
-    daemon_t d = {0};
+    daemon_t d = {.lock_fd = -1};
     d.base = event_base_new();
     if (!d.base) {
         log_fatal("event_base_new failed");
@@ -123,6 +135,8 @@ int main(int argc, char **argv)
         log_fatal("%s", err);
     stop(&d);
     event_base_free(d.base);
+    if (d.lock_fd >= 0)
+        close(d.lock_fd);
     nsqd_opts_free(&opts);
     return rc == 0 ? 0 : 1;
 }

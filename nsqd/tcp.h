@@ -1,6 +1,6 @@
 /* tcp: the V2 TCP listener and its clients. Accepts connections, reads the 4-byte magic and
  * hands each connection to protocol_v2 (client.c holds per-connection state). Owns the list of
- * live clients, which stats reads through tcp_server_clients(). */
+ * live clients, which stats reads through tcp_server_next_client(). */
 #ifndef CNSQ_NSQD_TCP_H
 #define CNSQ_NSQD_TCP_H
 

@@ -234,6 +234,8 @@ static int cmp_chan(const void *a, const void *b)
 size_t topic_channels(const topic_t *t, channel_t **out, size_t cap)
 {
     size_t n = t->nchans < cap ? t->nchans : cap;
+    if (n == 0)
+        return 0;
     memcpy(out, t->chans, n * sizeof(*out));
     qsort(out, n, sizeof(*out), cmp_chan);
     return n;

@@ -92,8 +92,11 @@ def run_binary(name, *args, timeout=20, env=None, cwd=None):
                               timeout=timeout, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                               errors="replace")
     except subprocess.TimeoutExpired as e:
+        def txt(x):
+            return x.decode(errors="replace") if isinstance(x, bytes) else (x or "")
         raise CnsqError(f"`{name} {' '.join(map(str, args))}` did not exit within {timeout}s "
-                        f"(stdout: {e.stdout!r} stderr: {e.stderr!r})") from None
+                        f"(it was killed)\nstdout: {txt(e.stdout)}\nstderr: {txt(e.stderr)}"
+                        ) from None
 
 
 def _preexec(rlimit_fsize=None):
@@ -210,7 +213,7 @@ class Daemon:
     binary_name = None
 
     def __init__(self, workdir, args=(), tcp_port=None, http_port=None, env=None,
-                 rlimit_fsize=None, ready_timeout=READY_TIMEOUT):
+                 rlimit_fsize=None, ready_timeout=READY_TIMEOUT, flag_style="equals"):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         if tcp_port is None or http_port is None:
@@ -223,6 +226,7 @@ class Daemon:
         self.env = env
         self.rlimit_fsize = rlimit_fsize
         self.ready_timeout = ready_timeout
+        self.flag_style = flag_style  # how base flags are spelled: equals | space | single-dash
         self.proc = None
         self.starts = 0
         self.log_paths = []
@@ -232,9 +236,20 @@ class Daemon:
         self._pipe_thread = None
 
     # command line
+    def base_flags(self):
+        return [("tcp-address", f"127.0.0.1:{self.tcp_port}"),
+                ("http-address", f"127.0.0.1:{self.http_port}")]
+
     def base_args(self):
-        return [f"--tcp-address=127.0.0.1:{self.tcp_port}",
-                f"--http-address=127.0.0.1:{self.http_port}"]
+        out = []
+        for name, value in self.base_flags():
+            if self.flag_style == "space":
+                out += [f"--{name}", value]
+            elif self.flag_style == "single-dash":
+                out.append(f"-{name}={value}")
+            else:
+                out.append(f"--{name}={value}")
+        return out
 
     def command(self):
         return [str(binary(self.binary_name)), *self.base_args(), *self.args]
@@ -309,6 +324,7 @@ class Daemon:
         while time.monotonic() < deadline:
             rc = self.proc.poll()
             if rc is not None:
+                self.expect_exit = True  # reported right here
                 raise CnsqError(f"{self.name} exited with code {rc} before answering /ping\n"
                                 f"{self.log_tail()}")
             try:
@@ -335,7 +351,9 @@ class Daemon:
         self.proc.send_signal(sig)
 
     def wait(self, timeout=STOP_TIMEOUT):
-        """Waits for the process to exit and returns its exit code (fails on timeout)."""
+        """Waits for the process to exit and returns its exit code (fails on timeout). The exit
+        then counts as expected at teardown."""
+        self.expect_exit = True
         try:
             rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -451,8 +469,8 @@ class Nsqd(Daemon):
         self.data_path = Path(data_path) if data_path else self.workdir / "data"
         self.data_path.mkdir(parents=True, exist_ok=True)
 
-    def base_args(self):
-        return super().base_args() + [f"--data-path={self.data_path}"]
+    def base_flags(self):
+        return super().base_flags() + [("data-path", str(self.data_path))]
 
     def connect(self, timeout=5.0, magic=None):
         """A raw NsqConn (magic sent)."""
