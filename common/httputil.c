@@ -39,6 +39,7 @@ struct httpd_req {
     httpd_t *h;
     unsigned method;
     char *path;              /* decoded, owned */
+    const char *raw_query;   /* after '?', owned by libevent; NULL when none */
     const char *param;       /* points into param_buf */
     char *param_buf;
     httpd_query_t query;
@@ -215,14 +216,21 @@ static void clean_path(const char *p, char *out, size_t outlen)
     out[w] = '\0';
 }
 
-/* The path with its trailing slash added or removed. */
+/* The path with its trailing slash added or removed. The caller keeps strlen(p) + 2 <= outlen. */
 static void toggle_slash(const char *p, char *out, size_t outlen)
 {
     size_t len = strlen(p);
-    if (len > 1 && p[len - 1] == '/')
-        snprintf(out, outlen, "%.*s", (int)(len - 1), p);
+    bool add = !(len > 1 && p[len - 1] == '/');
+    if (len + 2 > outlen) {
+        out[0] = '\0';
+        return;
+    }
+    memcpy(out, p, len);
+    if (add)
+        out[len++] = '/';
     else
-        snprintf(out, outlen, "%s/", p);
+        len--;
+    out[len] = '\0';
 }
 
 /* Rebuilds a route's canonical path with the request's parameter value. */
@@ -253,6 +261,24 @@ static void log_request(const httpd_req_t *r, int status)
              peer ? peer : "?", (unsigned)port, elapsed);
 }
 
+/* Go's http.StatusText for the codes NSQ's APIs send (libevent's differ for some). */
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 301: return "Moved Permanently";
+    case 307: return "Temporary Redirect";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Request Entity Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return NULL; /* libevent's phrase */
+    }
+}
+
 /* The one exit of every request: headers, log line, then libevent owns the request. */
 static void send_reply(httpd_req_t *r, int status, const char *content_type)
 {
@@ -267,7 +293,7 @@ static void send_reply(httpd_req_t *r, int status, const char *content_type)
         evhttp_add_header(oh, "Content-Type", content_type);
     if (r->log)
         log_request(r, status);
-    evhttp_send_reply(r->req, status, NULL, NULL);
+    evhttp_send_reply(r->req, status, status_text(status), NULL);
 }
 
 void httpd_add_header(httpd_req_t *r, const char *key, const char *value)
@@ -331,7 +357,7 @@ void httpd_reply_error(httpd_req_t *r, int status, const char *code)
 /* Go's http.Redirect: Location, and for GET a small HTML body. */
 static void reply_redirect(httpd_req_t *r, const char *path)
 {
-    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
+    const char *q = r->raw_query;
     char loc[2048];
     int code = r->method == EVHTTP_REQ_GET ? 301 : 307;
     snprintf(loc, sizeof(loc), "%s%s%s", path, q && *q ? "?" : "", q && *q ? q : "");
@@ -417,17 +443,34 @@ static void dispatch(httpd_req_t *r)
     httpd_reply_error(r, 404, "NOT_FOUND");
 }
 
+/* The request target's raw path and query. Origin form ("/a?b") is split here, because
+ * evhttp's URI parser reads "//x" as an authority; absolute form goes through evhttp's. */
+static void split_target(struct evhttp_request *req, const char **path, size_t *pathlen,
+                         const char **query)
+{
+    const char *t = evhttp_request_get_uri(req);
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    if (t && t[0] == '/') {
+        *pathlen = strcspn(t, "?");
+        *path = t;
+        *query = t[*pathlen] == '?' ? t + *pathlen + 1 : NULL;
+        return;
+    }
+    *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    *query = uri ? evhttp_uri_get_query(uri) : NULL;
+    if (!*path || !**path)
+        *path = "/";
+    *pathlen = strlen(*path);
+}
+
 static void request_cb(struct evhttp_request *req, void *arg)
 {
     httpd_req_t r = {.req = req, .h = arg, .start_ns = clock_monotonic_ns()};
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
+    const char *raw;
     size_t rawlen;
     r.method = (unsigned)evhttp_request_get_command(req);
     r.param = "";
-    if (!raw || !*raw)
-        raw = "/";
-    rawlen = strlen(raw);
+    split_target(req, &raw, &rawlen, &r.raw_query);
     r.path = malloc(rawlen + 1);
     if (!r.path) {
         httpd_reply_error(&r, 500, "INTERNAL_ERROR");
@@ -438,7 +481,7 @@ static void request_cb(struct evhttp_request *req, void *arg)
         httpd_reply_text(&r, 400, "400 Bad Request");
         goto done;
     }
-    r.query_err = httpd_query_parse(uri ? evhttp_uri_get_query(uri) : NULL, &r.query);
+    r.query_err = httpd_query_parse(r.raw_query, &r.query);
     if (r.query_err == -2) {
         httpd_reply_error(&r, 500, "INTERNAL_ERROR");
         goto done;

@@ -818,7 +818,7 @@ static void text_header(outbuf_t *b, const stats_snapshot_t *s, const stats_mem_
     char start[64], uptime[64];
     format_rfc3339(s->start_time, start, sizeof(start));
     opts_format_duration(s->taken_ns - s->start_time * 1000000000LL, uptime, sizeof(uptime));
-    ob_printf(b, "nsqd v%s (built w/cnsq)\n", STATS_VERSION);
+    ob_printf(b, "nsqd v%s (built w/cnsq %s)\n", STATS_VERSION, CNSQ_VERSION);
     ob_printf(b, "start_time %s\n", start);
     ob_printf(b, "uptime %s\n", uptime);
     ob_printf(b, "\nHealth: %s\n", s->health);

@@ -2,6 +2,7 @@
 topics and channels, a full memory queue (E_PUB_FAILED / HTTP 503), size limits, truncated
 frames, the data-path lock."""
 
+import socket
 import struct
 import time
 
@@ -320,18 +321,18 @@ def test_truncated_frames_then_disconnect_leave_daemon_serving(nsqd, unique_name
 def test_consumer_disconnect_with_messages_in_flight(nsqd, unique_name):
     topic, channel = unique_name("t"), unique_name("c")
     nsqd.mpub(topic, [f"{i}".encode() for i in range(5)])
-    c = nsqd.consumer(topic, channel, rdy=5, identify={"msg_timeout": 1000})
+    c = nsqd.consumer(topic, channel, rdy=5, identify={"msg_timeout": 60000})
     c.read_messages(5)
-    c.sock.setsockopt(__import__("socket").SOL_SOCKET, __import__("socket").SO_LINGER,
-                      struct.pack("ii", 1, 0))  # RST on close
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
     c.close()
     nsqd.wait_channel(topic, channel, client_count=0)
     with nsqd.consumer(topic, channel, rdy=5) as sub:
-        got = sub.read_messages(5, timeout=10)
+        got = sub.read_messages(5, timeout=5)
         assert all(m.attempts == 2 for m in got)
         for m in got:
             sub.fin(m)
-    nsqd.wait_channel(topic, channel, in_flight_count=0, depth=0, timeout_count=5)
+    ch = nsqd.wait_channel(topic, channel, in_flight_count=0, depth=0, requeue_count=5)
+    assert ch["timeout_count"] == 0  # requeued at disconnect, not after msg_timeout
 
 
 # ---------------------------------------------------------------------------------------------

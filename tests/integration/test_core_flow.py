@@ -180,20 +180,24 @@ def test_fin_after_timeout_fails_but_keeps_connection(nsqd, unique_name):
         sub.assert_open_subscribed()
 
 
-def test_disconnect_leaves_in_flight_until_timeout(nsqd, unique_name):
-    """nsqd does not requeue a disconnected client's in-flight messages: they time out and
-    go to another consumer."""
+def test_disconnect_requeues_in_flight_at_once(nsqd, unique_name):
+    """cnsq (unlike nsqd 1.3, which waits for the message timeout) puts a disconnected client's
+    in-flight messages back at once: another consumer gets them long before msg_timeout, with
+    attempts kept, counted as a requeue, not a timeout (docs/protocol.md)."""
     topic, channel = unique_name("t"), unique_name("c")
     with nsqd.connect() as pub:
         pub.pub(topic, b"orphan")
-    a = nsqd.consumer(topic, channel, rdy=1, identify=FAST)
+    a = nsqd.consumer(topic, channel, rdy=1, identify={"msg_timeout": 60000})
     m1 = a.read_message()
     with nsqd.consumer(topic, channel, rdy=1) as b:
+        t0 = time.monotonic()
         a.close()
-        m2 = b.read_message(timeout=1 + LATE)
-        assert (m2.id, m2.attempts) == (m1.id, 2)
+        m2 = b.read_message(timeout=5)
+        assert time.monotonic() - t0 < 5  # far below the 60 s msg_timeout
+        assert (m2.id, m2.attempts, m2.body) == (m1.id, 2, b"orphan")
         b.fin(m2)
-        nsqd.wait_channel(topic, channel, in_flight_count=0, timeout_count=1)
+        ch = nsqd.wait_channel(topic, channel, in_flight_count=0, requeue_count=1)
+        assert ch["timeout_count"] == 0
 
 
 def test_touch_extends_timeout(nsqd, unique_name):
