@@ -6,11 +6,11 @@
 #include "common/httputil.h"
 
 #include <ctype.h>
-#include <math.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +24,7 @@
 #define NSQ_CONTENT_TYPE_HEADER "X-NSQ-Content-Type"
 #define NSQ_CONTENT_TYPE_VALUE "nsq; version=1.0"
 /* Go's http.Server default MaxHeaderBytes (1 MiB) plus its 4 KiB slack. */
-#define HTTPD_MAX_HEADERS (1 << 20) + 4096
+#define HTTPD_MAX_HEADERS ((1 << 20) + 4096)
 
 struct httpd {
     struct evhttp *http;
@@ -38,9 +38,9 @@ struct httpd_req {
     struct evhttp_request *req;
     httpd_t *h;
     unsigned method;
-    char *path;              /* decoded, owned */
-    const char *raw_query;   /* after '?', owned by libevent; NULL when none */
-    const char *param;       /* points into param_buf */
+    char *path;            /* decoded, owned */
+    const char *raw_query; /* after '?', owned by libevent; NULL when none */
+    const char *param;     /* points into param_buf */
     char *param_buf;
     httpd_query_t query;
     int query_err;
@@ -53,7 +53,7 @@ static const struct {
     const char *name;
 } method_names[] = {
     /* alphabetical: the order of an Allow header */
-    {EVHTTP_REQ_CONNECT, "CONNECT"}, {EVHTTP_REQ_DELETE, "DELETE"}, {EVHTTP_REQ_GET, "GET"},
+    {EVHTTP_REQ_CONNECT, "CONNECT"}, {EVHTTP_REQ_DELETE, "DELETE"},   {EVHTTP_REQ_GET, "GET"},
     {EVHTTP_REQ_HEAD, "HEAD"},       {EVHTTP_REQ_OPTIONS, "OPTIONS"}, {EVHTTP_REQ_PATCH, "PATCH"},
     {EVHTTP_REQ_POST, "POST"},       {EVHTTP_REQ_PUT, "PUT"},         {EVHTTP_REQ_TRACE, "TRACE"},
 };
@@ -117,8 +117,7 @@ void httpd_free(httpd_t *h)
 /* ---- routing ------------------------------------------------------------------------------ */
 
 /* pat against path; a ":name" segment takes one non-empty segment (returned in pv, pl). */
-static bool route_match(const char *pat, const char *path, bool nocase, const char **pv,
-                        size_t *pl)
+static bool route_match(const char *pat, const char *path, bool nocase, const char **pv, size_t *pl)
 {
     while (*pat) {
         if (*pat == ':') {
@@ -131,8 +130,7 @@ static bool route_match(const char *pat, const char *path, bool nocase, const ch
             pat += strcspn(pat, "/");
             continue;
         }
-        if (nocase ? tolower((unsigned char)*pat) != tolower((unsigned char)*path)
-                   : *pat != *path)
+        if (nocase ? tolower((unsigned char)*pat) != tolower((unsigned char)*path) : *pat != *path)
             return false;
         pat++;
         path++;
@@ -171,8 +169,7 @@ static void allowed_methods(const httpd_t *h, const char *path, unsigned except,
     for (size_t i = 0; i < sizeof(method_names) / sizeof(method_names[0]); i++) {
         if (!(mask & method_names[i].bit))
             continue;
-        int w = snprintf(out + used, outlen - used, "%s%s", used ? ", " : "",
-                         method_names[i].name);
+        int w = snprintf(out + used, outlen - used, "%s%s", used ? ", " : "", method_names[i].name);
         if (w < 0 || (size_t)w >= outlen - used)
             break;
         used += (size_t)w;
@@ -234,8 +231,7 @@ static void toggle_slash(const char *p, char *out, size_t outlen)
 }
 
 /* Rebuilds a route's canonical path with the request's parameter value. */
-static void route_path(const httpd_route_t *rt, const char *pv, size_t pl, char *out,
-                       size_t outlen)
+static void route_path(const httpd_route_t *rt, const char *pv, size_t pl, char *out, size_t outlen)
 {
     const char *colon = strchr(rt->path, ':');
     if (!colon) {
@@ -265,17 +261,28 @@ static void log_request(const httpd_req_t *r, int status)
 static const char *status_text(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 301: return "Moved Permanently";
-    case 307: return "Temporary Redirect";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Request Entity Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return NULL; /* libevent's phrase */
+    case 200:
+        return "OK";
+    case 301:
+        return "Moved Permanently";
+    case 307:
+        return "Temporary Redirect";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Request Entity Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return NULL; /* libevent's phrase */
     }
 }
 
@@ -301,15 +308,17 @@ void httpd_add_header(httpd_req_t *r, const char *key, const char *value)
     evhttp_add_header(evhttp_request_get_output_headers(r->req), key, value);
 }
 
-void httpd_reply(httpd_req_t *r, int status, const char *content_type, const void *data,
-                 size_t len)
+void httpd_reply(httpd_req_t *r, int status, const char *content_type, const void *data, size_t len)
 {
     if (!r->replied && len)
         evbuffer_add(evhttp_request_get_output_buffer(r->req), data, len);
     send_reply(r, status, content_type);
 }
 
-void httpd_reply_empty(httpd_req_t *r) { httpd_reply(r, 200, NULL, NULL, 0); }
+void httpd_reply_empty(httpd_req_t *r)
+{
+    httpd_reply(r, 200, NULL, NULL, 0);
+}
 
 void httpd_reply_text(httpd_req_t *r, int status, const char *text)
 {
@@ -317,8 +326,7 @@ void httpd_reply_text(httpd_req_t *r, int status, const char *text)
     httpd_reply(r, status, len ? HTTPD_CT_TEXT : NULL, text, len);
 }
 
-void httpd_reply_buffer(httpd_req_t *r, int status, const char *content_type,
-                        struct evbuffer *buf)
+void httpd_reply_buffer(httpd_req_t *r, int status, const char *content_type, struct evbuffer *buf)
 {
     if (!r->replied)
         evbuffer_add_buffer(evhttp_request_get_output_buffer(r->req), buf);
@@ -370,16 +378,27 @@ static void reply_redirect(httpd_req_t *r, const char *path)
     evbuffer_add_printf(b, "<a href=\"");
     for (const char *p = loc; *p; p++) {
         switch (*p) {
-        case '&': evbuffer_add(b, "&amp;", 5); break;
-        case '<': evbuffer_add(b, "&lt;", 4); break;
-        case '>': evbuffer_add(b, "&gt;", 4); break;
-        case '"': evbuffer_add(b, "&#34;", 5); break;
-        case '\'': evbuffer_add(b, "&#39;", 5); break;
-        default: evbuffer_add(b, p, 1);
+        case '&':
+            evbuffer_add(b, "&amp;", 5);
+            break;
+        case '<':
+            evbuffer_add(b, "&lt;", 4);
+            break;
+        case '>':
+            evbuffer_add(b, "&gt;", 4);
+            break;
+        case '"':
+            evbuffer_add(b, "&#34;", 5);
+            break;
+        case '\'':
+            evbuffer_add(b, "&#39;", 5);
+            break;
+        default:
+            evbuffer_add(b, p, 1);
         }
     }
-    evbuffer_add_printf(b, "\">%s</a>.\n\n", code == 301 ? "Moved Permanently"
-                                                        : "Temporary Redirect");
+    evbuffer_add_printf(b, "\">%s</a>.\n\n",
+                        code == 301 ? "Moved Permanently" : "Temporary Redirect");
     send_reply(r, code, "text/html; charset=utf-8");
 }
 
@@ -505,16 +524,28 @@ const char *httpd_method_name(const httpd_req_t *r)
     return "?";
 }
 
-bool httpd_is_method(const httpd_req_t *r, unsigned method) { return (r->method & method) != 0; }
-const char *httpd_path(const httpd_req_t *r) { return r->path ? r->path : "/"; }
-const char *httpd_param(const httpd_req_t *r) { return r->param; }
+bool httpd_is_method(const httpd_req_t *r, unsigned method)
+{
+    return (r->method & method) != 0;
+}
+const char *httpd_path(const httpd_req_t *r)
+{
+    return r->path ? r->path : "/";
+}
+const char *httpd_param(const httpd_req_t *r)
+{
+    return r->param;
+}
 
 struct evbuffer *httpd_body(const httpd_req_t *r)
 {
     return evhttp_request_get_input_buffer(r->req);
 }
 
-size_t httpd_body_len(const httpd_req_t *r) { return evbuffer_get_length(httpd_body(r)); }
+size_t httpd_body_len(const httpd_req_t *r)
+{
+    return evbuffer_get_length(httpd_body(r));
+}
 
 const uint8_t *httpd_body_pullup(const httpd_req_t *r)
 {
@@ -524,15 +555,17 @@ const uint8_t *httpd_body_pullup(const httpd_req_t *r)
 
 int64_t httpd_content_length(const httpd_req_t *r)
 {
-    const char *v =
-        evhttp_find_header(evhttp_request_get_input_headers(r->req), "Content-Length");
+    const char *v = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Content-Length");
     int64_t n;
     if (!v || parse_i64(v, strlen(v), &n) < 0 || n < 0)
         return -1;
     return n;
 }
 
-int httpd_query_error(const httpd_req_t *r) { return r->query_err < 0 ? -1 : 0; }
+int httpd_query_error(const httpd_req_t *r)
+{
+    return r->query_err < 0 ? -1 : 0;
+}
 
 const char *httpd_query_str(const httpd_req_t *r, const char *key)
 {

@@ -31,18 +31,18 @@ typedef struct httpd_req httpd_req_t;
 typedef void (*httpd_handler_fn)(httpd_req_t *r, void *ctx);
 
 typedef struct httpd_route {
-    unsigned methods;   /* HTTPD_GET | HTTPD_POST ... */
-    const char *path;   /* "/stats"; a ":name" segment matches one non-empty segment */
+    unsigned methods; /* HTTPD_GET | HTTPD_POST ... */
+    const char *path; /* "/stats"; a ":name" segment matches one non-empty segment */
     httpd_handler_fn fn;
-    bool log;           /* log "<status> <method> <uri> (<peer>) <elapsed>" at INFO, as nsqd does */
+    bool log; /* log "<status> <method> <uri> (<peer>) <elapsed>" at INFO, as nsqd does */
 } httpd_route_t;
 
 typedef struct httpd_config {
-    const char *addr;             /* "host:port" */
-    const httpd_route_t *routes;  /* borrowed: must outlive the server */
+    const char *addr;            /* "host:port" */
+    const httpd_route_t *routes; /* borrowed: must outlive the server */
     size_t nroutes;
-    void *ctx;                    /* passed to handlers and gate */
-    size_t max_body;              /* bodies above this get libevent's 413 (0 = no limit) */
+    void *ctx;       /* passed to handlers and gate */
+    size_t max_body; /* bodies above this get libevent's 413 (0 = no limit) */
     /* Optional: runs before routing; returns true when it has replied (nsqd: TLS_REQUIRED). */
     bool (*gate)(httpd_req_t *r, void *ctx);
 } httpd_config_t;
@@ -57,7 +57,7 @@ void httpd_free(httpd_t *h);
 /* ---- requests (valid during the handler) ---- */
 const char *httpd_method_name(const httpd_req_t *r); /* "GET", "POST", ... */
 bool httpd_is_method(const httpd_req_t *r, unsigned method);
-const char *httpd_path(const httpd_req_t *r);        /* percent-decoded */
+const char *httpd_path(const httpd_req_t *r); /* percent-decoded */
 /* The ":name" segment of the matched route ("" when the route has none). */
 const char *httpd_param(const httpd_req_t *r);
 /* The body (owned by libevent) and its length; the Content-Length header or -1 when absent. */
@@ -108,8 +108,7 @@ void httpd_reply_text(httpd_req_t *r, int status, const char *text);
 /* JSON, compact, keys in insertion order; takes ownership of j (NULL = 500 INTERNAL_ERROR). */
 void httpd_reply_json(httpd_req_t *r, int status, json_t *j);
 /* Moves buf's contents out as the body (buf stays owned by the caller, left empty). */
-void httpd_reply_buffer(httpd_req_t *r, int status, const char *content_type,
-                        struct evbuffer *buf);
+void httpd_reply_buffer(httpd_req_t *r, int status, const char *content_type, struct evbuffer *buf);
 /* {"message":"<code>"} with status, as nsqd's error replies. */
 void httpd_reply_error(httpd_req_t *r, int status, const char *code);
 /* Adds a response header (before replying). */

@@ -4,15 +4,36 @@
 #ifndef CNSQ_NSQD_BACKEND_H
 #define CNSQ_NSQD_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 typedef struct backend backend_t;
 typedef void (*backend_synced_cb)(void *arg, int status);
 
+typedef struct backend_stats {
+    int64_t depth;          /* records not yet read */
+    int64_t bytes;          /* their bytes on disk (with the 4-byte length prefixes) */
+    int64_t files;          /* data files holding them */
+    uint64_t corrupt_count; /* files set aside as *.bad */
+    uint64_t write_errors;  /* failed writes (each failed put counts) */
+    uint64_t sync_errors;   /* failed fsync / metadata writes */
+    bool healthy;
+    char last_error[256]; /* "" when nothing failed yet */
+} backend_stats_t;
+
 typedef struct backend_ops {
     /* Appends one encoded record (wire message: header + body). 0, or -1 with err. */
     int (*put)(backend_t *b, const uint8_t *rec, size_t len, char *err, size_t errlen);
+    /* The same record given in two pieces (head + body), copied once. */
+    int (*putv)(backend_t *b, const uint8_t *head, size_t hlen, const uint8_t *body, size_t blen,
+                char *err, size_t errlen);
+    /* Writes what put buffered now (a publisher wants to know the disk took it). 0, or -1
+     * with err; the records stay buffered and are retried either way. */
+    int (*flush)(backend_t *b, char *err, size_t errlen);
+    /* false after a failed write or sync, until one succeeds again. */
+    bool (*healthy)(const backend_t *b);
+    void (*get_stats)(const backend_t *b, backend_stats_t *out);
     /* Number of records not yet read. */
     int64_t (*depth)(const backend_t *b);
     /* Borrows the next record: *rec points into the backend's read-ahead buffer and stays valid

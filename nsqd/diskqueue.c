@@ -762,10 +762,12 @@ static int wbuf_reserve(dq_t *dq, size_t more)
     return 0;
 }
 
-static int dq_put(backend_t *b, const uint8_t *rec, size_t len, char *err, size_t errlen)
+/* One record in two pieces (head, then body): the caller need not assemble it. */
+static int dq_putv(backend_t *b, const uint8_t *head, size_t hlen, const uint8_t *body,
+                   size_t blen, char *err, size_t errlen)
 {
     dq_t *dq = (dq_t *)b;
-    size_t total = len + 4;
+    size_t len = hlen + blen, total = len + 4;
     if (len < (size_t)dq->cfg.min_msg_size || len > (size_t)dq->cfg.max_msg_size) {
         snprintf(err, errlen, "invalid message write size (%zu) min_msg_size=%d max_msg_size=%d",
                  len, (int)dq->cfg.min_msg_size, (int)dq->cfg.max_msg_size);
@@ -784,7 +786,9 @@ static int dq_put(backend_t *b, const uint8_t *rec, size_t len, char *err, size_
         return -1;
     }
     wire_put_be32(dq->wbuf + dq->wlen, (uint32_t)len);
-    memcpy(dq->wbuf + dq->wlen + 4, rec, len);
+    memcpy(dq->wbuf + dq->wlen + 4, head, hlen);
+    if (blen)
+        memcpy(dq->wbuf + dq->wlen + 4 + hlen, body, blen);
     dq->wlen += total;
     dq->wpos += (int64_t)total;
     dq->depth++;
@@ -794,6 +798,22 @@ static int dq_put(backend_t *b, const uint8_t *rec, size_t len, char *err, size_
         dq->first_buf_seq = dq->seq;
     arm_flush(dq);
     return 0;
+}
+
+static int dq_put(backend_t *b, const uint8_t *rec, size_t len, char *err, size_t errlen)
+{
+    return dq_putv(b, rec, len, NULL, 0, err, errlen);
+}
+
+/* Writes the buffer now: a publisher learns at once whether the disk took its records. */
+static int dq_flush(backend_t *b, char *err, size_t errlen)
+{
+    return flush((dq_t *)b, err, errlen);
+}
+
+static bool dq_healthy(const backend_t *b)
+{
+    return ((const dq_t *)b)->healthy;
 }
 
 /* ---- read path ---------------------------------------------------------------------------- */
@@ -1460,8 +1480,17 @@ static int dq_backend_when_synced(backend_t *b, backend_synced_cb cb, void *arg)
     return dq_when_synced(b, cb, arg);
 }
 
+static void dq_backend_stats(const backend_t *b, backend_stats_t *out)
+{
+    dq_get_stats(b, out);
+}
+
 static const backend_ops_t dq_ops = {
     .put = dq_put,
+    .putv = dq_putv,
+    .flush = dq_flush,
+    .healthy = dq_healthy,
+    .get_stats = dq_backend_stats,
     .depth = dq_depth,
     .pop = dq_pop,
     .empty = dq_empty,

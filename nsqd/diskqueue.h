@@ -41,16 +41,8 @@ typedef struct dq_config {
     dq_hooks_t hooks;
 } dq_config_t;
 
-typedef struct dq_stats {
-    int64_t depth;          /* records not yet read */
-    int64_t bytes;          /* their bytes on disk (with the 4-byte length prefixes) */
-    int64_t files;          /* data files holding them */
-    uint64_t corrupt_count; /* files set aside as *.bad */
-    uint64_t write_errors;  /* failed writes (each failed put counts) */
-    uint64_t sync_errors;   /* failed fsync / metadata writes */
-    bool healthy;
-    char last_error[256]; /* "" when nothing failed yet */
-} dq_stats_t;
+/* The queue's counters (backend_stats_t in backend.h). */
+typedef backend_stats_t dq_stats_t;
 
 /* Opens (or creates) the queue `name` in the existing directory data_path: reads the metadata,
  * recovers records written after it (cutting a torn last record) and leaves the backlog on

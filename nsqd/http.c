@@ -65,11 +65,11 @@ struct http_server {
     nsqd_t *n;
     tcp_server_t *tcp;
     httpd_t *httpd;
-    strlist_t lookupd;   /* nsqlookupd_tcp_addresses (owned) */
-    bool lookupd_null;   /* last PUT was JSON null: GET answers null, as nsqd */
+    strlist_t lookupd; /* nsqlookupd_tcp_addresses (owned) */
+    bool lookupd_null; /* last PUT was JSON null: GET answers null, as nsqd */
     http_config_changed_fn config_hook;
     void *config_ctx;
-    bool tls_required;   /* --tls-required=true: plain HTTP answers 403 */
+    bool tls_required; /* --tls-required=true: plain HTTP answers 403 */
     int https_port;
 };
 
@@ -159,7 +159,10 @@ void http_server_free(http_server_t *s)
     free(s);
 }
 
-const strlist_t *http_server_lookupd_addresses(const http_server_t *s) { return &s->lookupd; }
+const strlist_t *http_server_lookupd_addresses(const http_server_t *s)
+{
+    return &s->lookupd;
+}
 
 void http_server_set_config_hook(http_server_t *s, http_config_changed_fn fn, void *ctx)
 {
@@ -191,18 +194,18 @@ static void info_cb(httpd_req_t *r, void *ctx)
 {
     http_server_t *s = ctx;
     const nsqd_opts_t *o = nsqd_opts(s->n);
-    const char *bcast = o->broadcast_address && *o->broadcast_address ? o->broadcast_address
-                                                                      : nsqd_hostname(s->n);
-    httpd_reply_json(
-        r, 200,
-        json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I}", "version", STATS_VERSION,
-                  "broadcast_address", bcast, "hostname", nsqd_hostname(s->n), "http_port",
-                  nsqd_http_port(s->n), "tcp_port", nsqd_tcp_port(s->n), "start_time",
-                  (json_int_t)nsqd_start_time(s->n), "max_heartbeat_interval",
-                  (json_int_t)o->max_heartbeat_interval, "max_output_buffer_size",
-                  (json_int_t)o->max_output_buffer_size, "max_output_buffer_timeout",
-                  (json_int_t)o->max_output_buffer_timeout, "max_deflate_level",
-                  (json_int_t)o->max_deflate_level));
+    const char *bcast =
+        o->broadcast_address && *o->broadcast_address ? o->broadcast_address : nsqd_hostname(s->n);
+    httpd_reply_json(r, 200,
+                     json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I}", "version",
+                               STATS_VERSION, "broadcast_address", bcast, "hostname",
+                               nsqd_hostname(s->n), "http_port", nsqd_http_port(s->n), "tcp_port",
+                               nsqd_tcp_port(s->n), "start_time", (json_int_t)nsqd_start_time(s->n),
+                               "max_heartbeat_interval", (json_int_t)o->max_heartbeat_interval,
+                               "max_output_buffer_size", (json_int_t)o->max_output_buffer_size,
+                               "max_output_buffer_timeout",
+                               (json_int_t)o->max_output_buffer_timeout, "max_deflate_level",
+                               (json_int_t)o->max_deflate_level));
 }
 
 /* ---- publishing --------------------------------------------------------------------------- */
@@ -361,10 +364,9 @@ static void stats_cb(httpd_req_t *r, void *ctx)
     bool json = format && strcmp(format, "json") == 0;
     bool include_mem = httpd_query_bool(r, "include_mem", true);
     stats_mem_t mem;
-    stats_snapshot_t *snap =
-        stats_snapshot_take(s->n, s->tcp, httpd_query_str(r, "topic"),
-                            httpd_query_str(r, "channel"),
-                            httpd_query_bool(r, "include_clients", true));
+    stats_snapshot_t *snap = stats_snapshot_take(s->n, s->tcp, httpd_query_str(r, "topic"),
+                                                 httpd_query_str(r, "channel"),
+                                                 httpd_query_bool(r, "include_clients", true));
     struct evbuffer *buf = evbuffer_new();
     if (include_mem)
         stats_mem_read(&mem);
@@ -450,8 +452,14 @@ static void topic_set_paused(httpd_req_t *r, http_server_t *s, bool paused)
     httpd_reply_empty(r);
 }
 
-static void topic_pause_cb(httpd_req_t *r, void *ctx) { topic_set_paused(r, ctx, true); }
-static void topic_unpause_cb(httpd_req_t *r, void *ctx) { topic_set_paused(r, ctx, false); }
+static void topic_pause_cb(httpd_req_t *r, void *ctx)
+{
+    topic_set_paused(r, ctx, true);
+}
+static void topic_unpause_cb(httpd_req_t *r, void *ctx)
+{
+    topic_set_paused(r, ctx, false);
+}
 
 /* ---- /channel/... ------------------------------------------------------------------------- */
 
@@ -538,8 +546,14 @@ static void channel_set_paused(httpd_req_t *r, http_server_t *s, bool paused)
     httpd_reply_empty(r);
 }
 
-static void channel_pause_cb(httpd_req_t *r, void *ctx) { channel_set_paused(r, ctx, true); }
-static void channel_unpause_cb(httpd_req_t *r, void *ctx) { channel_set_paused(r, ctx, false); }
+static void channel_pause_cb(httpd_req_t *r, void *ctx)
+{
+    channel_set_paused(r, ctx, true);
+}
+static void channel_unpause_cb(httpd_req_t *r, void *ctx)
+{
+    channel_set_paused(r, ctx, false);
+}
 
 /* ---- /config/:opt ------------------------------------------------------------------------- */
 

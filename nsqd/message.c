@@ -45,5 +45,31 @@ void msg_unref(msg_t *m)
     free(m);
 }
 
+void msg_record_header(const msg_t *m, uint16_t attempts, uint8_t out[WIRE_MSG_HEADER_LEN])
+{
+    wire_msg_header_t h = {.timestamp = m->timestamp, .attempts = attempts};
+    memcpy(h.id, m->id, WIRE_MSG_ID_LEN);
+    wire_msg_header_encode(out, &h);
+}
+
+msg_t *msg_from_record(const uint8_t *rec, size_t len, uint16_t *attempts, int *bad)
+{
+    wire_msg_header_t h;
+    const uint8_t *body;
+    size_t body_len;
+    uint64_t id;
+    if (bad)
+        *bad = 1;
+    if (wire_msg_decode(rec, len, &h, &body, &body_len) < 0 ||
+        guid_from_hex(h.id, WIRE_MSG_ID_LEN, &id) < 0)
+        return NULL;
+    if (bad)
+        *bad = 0;
+    msg_t *m = msg_new_copy(id, h.timestamp, body, body_len);
+    if (m)
+        *attempts = h.attempts;
+    return m;
+}
+
 size_t msg_live_bytes(void) { return live_bytes; }
 size_t msg_live_count(void) { return live_count; }

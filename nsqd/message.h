@@ -26,6 +26,13 @@ msg_t *msg_new_copy(uint64_t id, int64_t timestamp, const void *body, size_t bod
 static inline msg_t *msg_ref(msg_t *m) { m->refs++; return m; }
 void msg_unref(msg_t *m);
 
+/* Disk records (what a backend stores): the wire encoding, 26-byte header + body.
+ * msg_record_header writes the header for m with attempts; msg_from_record decodes a record
+ * into a new message keeping id, timestamp and (in *attempts) attempts. NULL when the record
+ * is malformed (short, id not 16 hex digits) or on OOM: *bad tells which (may be NULL). */
+void msg_record_header(const msg_t *m, uint16_t attempts, uint8_t out[WIRE_MSG_HEADER_LEN]);
+msg_t *msg_from_record(const uint8_t *rec, size_t len, uint16_t *attempts, int *bad);
+
 /* Bytes held by live message allocations and their count (for memory telemetry). */
 size_t msg_live_bytes(void);
 size_t msg_live_count(void);

@@ -258,9 +258,8 @@ static int collect_producers(stats_snapshot_t *s, const tcp_server_t *tcp, const
     return 0;
 }
 
-stats_snapshot_t *stats_snapshot_take(const nsqd_t *n, const tcp_server_t *tcp,
-                                      const char *topic, const char *channel,
-                                      bool include_clients)
+stats_snapshot_t *stats_snapshot_take(const nsqd_t *n, const tcp_server_t *tcp, const char *topic,
+                                      const char *channel, bool include_clients)
 {
     const char *tf = topic && *topic ? topic : NULL;
     const char *cf = channel && *channel ? channel : NULL;
@@ -358,14 +357,20 @@ static void ob_printf(outbuf_t *b, const char *fmt, ...) __attribute__((format(p
 static void ob_printf(outbuf_t *b, const char *fmt, ...)
 {
     va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || !ob_reserve(b, (size_t)n + 1))
+    if (!ob_reserve(b, 256))
         return;
     va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
     va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= b->cap - b->len) { /* did not fit: grow and format again */
+        if (!ob_reserve(b, (size_t)n + 1))
+            return;
+        va_start(ap, fmt);
+        vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->len += (size_t)n;
 }
 
@@ -398,7 +403,10 @@ static void ob_bool(outbuf_t *b, bool v)
         OB_LIT(b, "false");
 }
 
-static void free_cb(const void *data, size_t len, void *extra) { free((void *)data); }
+static void free_cb(const void *data, size_t len, void *extra)
+{
+    free((void *)data);
+}
 
 /* Moves the rendered bytes into out. */
 static int ob_finish(outbuf_t *b, struct evbuffer *out)

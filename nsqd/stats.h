@@ -49,12 +49,12 @@ typedef struct stats_topic {
 } stats_topic_t;
 
 typedef struct stats_snapshot {
-    const char *health;        /* "OK" or "NOK - <error>" */
-    int64_t start_time;        /* seconds since the epoch */
-    int64_t taken_ns;          /* CLOCK_REALTIME when taken */
+    const char *health; /* "OK" or "NOK - <error>" */
+    int64_t start_time; /* seconds since the epoch */
+    int64_t taken_ns;   /* CLOCK_REALTIME when taken */
     bool include_clients;
-    bool topics_null;          /* a topic filter matched nothing: "topics":null, as nsqd */
-    stats_topic_t *topics;     /* sorted by name; channels sorted by name */
+    bool topics_null;      /* a topic filter matched nothing: "topics":null, as nsqd */
+    stats_topic_t *topics; /* sorted by name; channels sorted by name */
     size_t topics_len;
     client_stats_t *producers; /* clients that have published (nsqd's rule); NULL if none */
     size_t producers_len;
@@ -64,9 +64,8 @@ typedef struct stats_snapshot {
 /* Takes a snapshot. topic/channel filter like nsqd's GetStats (NULL or "" = all); the topic
  * filter also narrows every client's pub_counts. Every string in the snapshot is a copy.
  * tcp may be NULL (no producers). NULL on OOM. */
-stats_snapshot_t *stats_snapshot_take(const nsqd_t *n, const tcp_server_t *tcp,
-                                      const char *topic, const char *channel,
-                                      bool include_clients);
+stats_snapshot_t *stats_snapshot_take(const nsqd_t *n, const tcp_server_t *tcp, const char *topic,
+                                      const char *channel, bool include_clients);
 void stats_snapshot_free(stats_snapshot_t *s);
 
 /* Process memory. Not Go's GC figures: glibc's allocator (mallinfo2), the kernel's view

@@ -137,8 +137,7 @@ static void test_mpub_text_body_too_big(void **state)
     httpd_span_t *sp;
     size_t n;
     /* 10 bytes against max-body 9: the total reaches max+1 */
-    assert_string_equal(httpd_mpub_split_text((const uint8_t *)"aaaa\nbbbb\n", 10, 100, 9, &sp,
-                                              &n),
+    assert_string_equal(httpd_mpub_split_text((const uint8_t *)"aaaa\nbbbb\n", 10, 100, 9, &sp, &n),
                         "BODY_TOO_BIG");
     /* an over-long line met before the limit wins, as nsqd reads line by line */
     assert_string_equal(httpd_mpub_split_text((const uint8_t *)"aaaa\nbbbb\n", 10, 3, 9, &sp, &n),
@@ -227,8 +226,7 @@ static void test_mpub_binary_truncated(void **state)
     size_t n;
     size_t len = build_binary(buf, 2, sizes, 2);
     /* body cut inside the second message's data, then inside its size field */
-    assert_string_equal(httpd_mpub_split_binary(buf, len - 1, 100, 1000, &sp, &n),
-                        "BAD_MESSAGE");
+    assert_string_equal(httpd_mpub_split_binary(buf, len - 1, 100, 1000, &sp, &n), "BAD_MESSAGE");
     assert_string_equal(httpd_mpub_split_binary(buf, 4 + 4 + 3 + 2, 100, 1000, &sp, &n),
                         "BAD_MESSAGE");
     assert_null(sp);
