@@ -5,6 +5,7 @@
  * flag.PrintDefaults-style help, and the precedence flags > config file > defaults.
  * Per-type behaviour lives in the type_ops table; the config reader is a small cursor parser. */
 #include "common/opts.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -18,18 +19,6 @@
 #define CFG_MAX_SIZE (16 * 1024 * 1024)
 
 /* ---- small helpers -------------------------------------------------------------------- */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static bool has_field(const opt_def_t *d)
 {
@@ -749,7 +738,7 @@ static int apply_defaults(const opt_def_t *defs, void *opts, char *err, size_t e
             continue;
         const char *why = ops->set_text(slot, text ? text : "");
         if (why) {
-            set_err(err, errlen, "bad default \"%s\" for flag -%s: %s", text, d->name, why);
+            errf(err, errlen, "bad default \"%s\" for flag -%s: %s", text, d->name, why);
             return -1;
         }
     }
@@ -1114,13 +1103,13 @@ static int cfg_apply(cfg_target_t *t, const char *key, const cfg_val_t *v)
     char buf[128];
     for (int i = 0; i < t->seen.n; i++) {
         if (strcmp(t->seen.v[i], key) == 0) {
-            set_err(t->err, t->errlen, "config file %s: line %d: key %s is given twice", t->path,
+            errf(t->err, t->errlen, "config file %s: line %d: key %s is given twice", t->path,
                     t->key_line, key);
             return -1;
         }
     }
     if (strlist_push(&t->seen, key)) {
-        set_err(t->err, t->errlen, "config file %s: out of memory", t->path);
+        errf(t->err, t->errlen, "config file %s: out of memory", t->path);
         return -1;
     }
     for (size_t i = 0; t->defs[i].name; i++) {
@@ -1132,7 +1121,7 @@ static int cfg_apply(cfg_target_t *t, const char *key, const cfg_val_t *v)
             return 0;
         const char *why = ops_of(d)->set_cfg(field_ptr(d, t->opts), v);
         if (why) {
-            set_err(t->err, t->errlen, "config file %s: line %d: invalid value for %s: %s",
+            errf(t->err, t->errlen, "config file %s: line %d: invalid value for %s: %s",
                     t->path, t->key_line, key, why);
             return -1;
         }
@@ -1193,7 +1182,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
     if (!f) {
-        set_err(err, errlen, "config file %s: %s", path, strerror(errno));
+        errf(err, errlen, "config file %s: %s", path, strerror(errno));
         return NULL;
     }
     if (fseek(f, 0, SEEK_END) == 0) {
@@ -1205,7 +1194,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
         }
     }
     if (!buf || ferror(f)) {
-        set_err(err, errlen, "config file %s: cannot read it", path);
+        errf(err, errlen, "config file %s: cannot read it", path);
         free(buf);
         buf = NULL;
     }
@@ -1225,7 +1214,7 @@ static int load_config(const opt_def_t *defs, void *opts, const char *path, cons
                       .errlen = errlen};
     int rc = cfg_parse(&cp, &t);
     if (rc && cp.msg[0]) /* a syntax error; cfg_apply reported the others */
-        set_err(err, errlen, "config file %s: line %d: %s", path, cp.line, cp.msg);
+        errf(err, errlen, "config file %s: line %d: %s", path, cp.line, cp.msg);
     strlist_clear(&t.seen);
     free(text);
     return rc;
@@ -1285,13 +1274,13 @@ static int apply_flag(argv_state_t *st, int idx, const char *value, bool bare_fo
     int rc = -1;
     const char *why = ops->set_text(slot, value);
     if (why && ops->bare_ok && !bare_form)
-        set_err(st->err, st->errlen, "invalid boolean value \"%s\" for -%s: %s", value, d->name,
+        errf(st->err, st->errlen, "invalid boolean value \"%s\" for -%s: %s", value, d->name,
                 why);
     else if (why)
-        set_err(st->err, st->errlen, "invalid value \"%s\" for flag -%s: %s", value, d->name,
+        errf(st->err, st->errlen, "invalid value \"%s\" for flag -%s: %s", value, d->name,
                 why);
     else if (note_result(st, d, slot))
-        set_err(st->err, st->errlen, "out of memory");
+        errf(st->err, st->errlen, "out of memory");
     else
         rc = 0;
     if (!has_field(d))
@@ -1314,7 +1303,7 @@ static int parse_one(argv_state_t *st, int argc, char **argv, int *i)
         }
     }
     if (*name == '-' || *name == '=') {
-        set_err(st->err, st->errlen, "bad flag syntax: %s", s);
+        errf(st->err, st->errlen, "bad flag syntax: %s", s);
         return -1;
     }
     (*i)++;
@@ -1327,13 +1316,13 @@ static int parse_one(argv_state_t *st, int argc, char **argv, int *i)
             st->res->help = true;
             return 0;
         }
-        set_err(st->err, st->errlen, "flag provided but not defined: -%.*s", (int)nlen, name);
+        errf(st->err, st->errlen, "flag provided but not defined: -%.*s", (int)nlen, name);
         return -1;
     }
     if (!value && ops_of(&st->defs[idx])->bare_ok)
         return apply_flag(st, idx, "true", true) ? -1 : 1;
     if (!value && *i >= argc) {
-        set_err(st->err, st->errlen, "flag needs an argument: -%s", st->defs[idx].name);
+        errf(st->err, st->errlen, "flag needs an argument: -%s", st->defs[idx].name);
         return -1;
     }
     if (!value)
@@ -1353,7 +1342,7 @@ int opts_parse(const opt_def_t *defs, void *opts, int argc, char **argv, opts_re
         res = &local;
     memset(res, 0, sizeof(*res));
     if (!set) {
-        set_err(err, errlen, "out of memory");
+        errf(err, errlen, "out of memory");
         return -1;
     }
     argv_state_t st = {defs, opts, set, res, err, errlen};
@@ -1451,4 +1440,31 @@ void opts_print_help(const opt_def_t *defs, const char *progname, FILE *out)
         fputc('\n', out);
     }
     free(sorted);
+}
+
+/* ---- a daemon's option load ------------------------------------------------------------- */
+
+int opts_load_program(const opt_def_t *defs, const char *const *overrides, const char *progname,
+                      const char *version_line, opts_validate_fn validate, void *opts, int argc,
+                      char **argv, char *err, size_t errlen)
+{
+    opts_result_t res;
+    opt_def_t *table = opts_defs_with(defs, overrides);
+    if (!table) {
+        errf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = opts_parse(table, opts, argc, argv, &res, err, errlen);
+    if (rc == 0 && res.help) {
+        opts_print_help(table, progname, stdout);
+        rc = 1;
+    } else if (rc == 0 && res.version) {
+        printf("%s\n", version_line);
+        rc = 1;
+    } else if (rc == 0 && validate) {
+        rc = validate(opts, err, errlen);
+    }
+    free(res.config_path);
+    free(table);
+    return rc;
 }

@@ -59,6 +59,15 @@ typedef struct opts_result {
 int opts_parse(const opt_def_t *defs, void *opts, int argc, char **argv, opts_result_t *res,
                char *err, size_t errlen);
 
+/* A daemon's whole option load: defaults (with run-time overrides: a NULL-terminated list of
+ * name, default pairs, e.g. {"broadcast-address", hostname, NULL}), --config, argv, then
+ * --help (usage to stdout) / --version (version_line to stdout) or validate(opts).
+ * Returns 0; 1 when --help/--version was printed (exit 0); -1 with err. */
+typedef int (*opts_validate_fn)(void *opts, char *err, size_t errlen);
+int opts_load_program(const opt_def_t *defs, const char *const *overrides, const char *progname,
+                      const char *version_line, opts_validate_fn validate, void *opts, int argc,
+                      char **argv, char *err, size_t errlen);
+
 /* Applies one config file (used by opts_parse). Unknown keys are ignored, as nsqd does. */
 int opts_load_config(const opt_def_t *defs, void *opts, const char *path, char *err, size_t errlen);
 

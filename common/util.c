@@ -14,10 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void errf(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err == NULL || errlen == 0)
         return;
@@ -25,6 +22,13 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+}
+
+void util_hostname(char *buf, size_t len)
+{
+    if (gethostname(buf, len) != 0 || !buf[0])
+        snprintf(buf, len, "localhost");
+    buf[len - 1] = '\0';
 }
 
 /* ---- names ------------------------------------------------------------------------------------- */
@@ -134,18 +138,18 @@ static int split_parts(const char *addr, const char **hs, const char **he, const
 {
     const char *colon = strrchr(addr, ':');
     if (colon == NULL) {
-        set_err(err, errlen, "address %s: missing port in address", addr);
+        errf(err, errlen, "address %s: missing port in address", addr);
         return -1;
     }
     *ps = colon + 1;
     if (addr[0] == '[') {
         const char *rb = strchr(addr, ']');
         if (rb == NULL) {
-            set_err(err, errlen, "address %s: missing ']' in address", addr);
+            errf(err, errlen, "address %s: missing ']' in address", addr);
             return -1;
         }
         if (rb + 1 != colon) {
-            set_err(err, errlen, "address %s: %s", addr,
+            errf(err, errlen, "address %s: %s", addr,
                     rb[1] == '\0' ? "missing port in address" : "unexpected text after ']'");
             return -1;
         }
@@ -155,13 +159,13 @@ static int split_parts(const char *addr, const char **hs, const char **he, const
         *hs = addr;
         *he = colon;
         if (memchr(addr, ':', (size_t)(colon - addr)) != NULL) {
-            set_err(err, errlen, "address %s: too many colons in address", addr);
+            errf(err, errlen, "address %s: too many colons in address", addr);
             return -1;
         }
     }
     if (memchr(*hs, '[', (size_t)(*he - *hs)) != NULL ||
         memchr(*hs, ']', (size_t)(*he - *hs)) != NULL) {
-        set_err(err, errlen, "address %s: unexpected bracket in address", addr);
+        errf(err, errlen, "address %s: unexpected bracket in address", addr);
         return -1;
     }
     return 0;
@@ -177,12 +181,12 @@ int net_split_hostport(const char *addr, char *host, size_t hostlen, int *port,
         return -1;
     uint64_t p;
     if (parse_u64(ps, strlen(ps), &p) != 0 || p > 65535) {
-        set_err(err, errlen, "address %s: invalid port \"%s\"", addr, ps);
+        errf(err, errlen, "address %s: invalid port \"%s\"", addr, ps);
         return -1;
     }
     size_t hl = (size_t)(he - hs);
     if (host == NULL || hl >= hostlen) {
-        set_err(err, errlen, "address %s: host too long", addr);
+        errf(err, errlen, "address %s: host too long", addr);
         return -1;
     }
     memcpy(host, hs, hl);
@@ -265,7 +269,7 @@ int net_listen_tcp(const char *addr, int backlog, int *bound_port, char *err, si
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(host[0] ? host : NULL, portstr, &hints, &res);
     if (rc != 0) {
-        set_err(err, errlen, "listen tcp %s: %s", addr, gai_strerror(rc));
+        errf(err, errlen, "listen tcp %s: %s", addr, gai_strerror(rc));
         return -1;
     }
     const char *step = "socket";
@@ -273,13 +277,13 @@ int net_listen_tcp(const char *addr, int backlog, int *bound_port, char *err, si
     int saved = errno;
     freeaddrinfo(res);
     if (fd < 0) {
-        set_err(err, errlen, "listen tcp %s: %s: %s", addr, step, strerror(saved));
+        errf(err, errlen, "listen tcp %s: %s: %s", addr, step, strerror(saved));
         return -1;
     }
     if (bound_port != NULL && sock_port(fd, bound_port) != 0) {
         saved = errno;
         close(fd);
-        set_err(err, errlen, "listen tcp %s: getsockname: %s", addr, strerror(saved));
+        errf(err, errlen, "listen tcp %s: getsockname: %s", addr, strerror(saved));
         return -1;
     }
     return fd;

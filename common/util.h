@@ -30,4 +30,9 @@ int net_split_hostport(const char *addr, char *host, size_t hostlen, int *port,
  * If bound_port is not NULL it receives the real port (":0" picks a free one). */
 int net_listen_tcp(const char *addr, int backlog, int *bound_port, char *err, size_t errlen);
 
+/* snprintf into a caller's err buffer (NULL or 0-length err is ignored). */
+void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* gethostname, or "localhost"; always NUL-terminated. */
+void util_hostname(char *buf, size_t len);
+
 #endif

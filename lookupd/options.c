@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/util.h"
+
 #ifndef NSQ_VERSION
 #define NSQ_VERSION "1.3.0"
 #endif
@@ -42,23 +44,11 @@ const opt_def_t lookupd_opt_defs[] = {
     {NULL, 0, 0, NULL, NULL, NULL},
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static int validate(lookupd_opts_t *o, char *err, size_t errlen)
 {
     char buf[40];
     if (log_level_parse(o->log_level, &o->log_lvl) != 0) {
-        set_err(err, errlen,
+        errf(err, errlen,
                 "invalid value \"%s\" for flag -log-level: invalid log level (debug, info, warn, "
                 "error, fatal)",
                 o->log_level ? o->log_level : "");
@@ -72,41 +62,24 @@ static int validate(lookupd_opts_t *o, char *err, size_t errlen)
         if (v > 0 || (v == 0 && !positive))
             continue;
         opts_format_duration(v, buf, sizeof(buf));
-        set_err(err, errlen, "--%s must be %s (got %s)", d->name,
+        errf(err, errlen, "--%s must be %s (got %s)", d->name,
                 positive ? "positive" : "zero or more", buf);
         return -1;
     }
     return 0;
 }
 
+static int validate_cb(void *o, char *err, size_t errlen) { return validate(o, err, errlen); }
+
 int lookupd_opts_load(lookupd_opts_t *o, int argc, char **argv, char *err, size_t errlen)
 {
-    char host[256];
-    opts_result_t res;
-
+    char host[256], version[64];
     memset(o, 0, sizeof(*o));
-    if (gethostname(host, sizeof(host)) != 0 || !host[0])
-        snprintf(host, sizeof(host), "localhost");
-    host[sizeof(host) - 1] = '\0';
+    util_hostname(host, sizeof(host));
+    snprintf(version, sizeof(version), "nsqlookupd v%s (cnsq %s)", NSQ_VERSION, CNSQ_VERSION);
     const char *const overrides[] = {"broadcast-address", host, NULL};
-    opt_def_t *defs = opts_defs_with(lookupd_opt_defs, overrides);
-    if (!defs) {
-        set_err(err, errlen, "out of memory");
-        return -1;
-    }
-    int rc = opts_parse(defs, o, argc, argv, &res, err, errlen);
-    if (rc == 0 && res.help) {
-        opts_print_help(defs, "nsqlookupd", stdout);
-        rc = 1;
-    } else if (rc == 0 && res.version) {
-        printf("nsqlookupd v%s (cnsq %s)\n", NSQ_VERSION, CNSQ_VERSION);
-        rc = 1;
-    } else if (rc == 0) {
-        rc = validate(o, err, errlen);
-    }
-    free(res.config_path);
-    free(defs);
-    return rc;
+    return opts_load_program(lookupd_opt_defs, overrides, "nsqlookupd", version, validate_cb, o,
+                             argc, argv, err, errlen);
 }
 
 void lookupd_opts_free(lookupd_opts_t *o)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/guid.h"
+#include "common/util.h"
 
 #ifndef NSQ_VERSION
 #define NSQ_VERSION "1.3.0"
@@ -190,18 +191,6 @@ static const char *const tls_auth_policies[] = {"", "require", "require-verify"}
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static int check_int_ranges(const nsqd_opts_t *o, char *err, size_t errlen)
 {
     for (size_t i = 0; i < COUNT(int_ranges); i++) {
@@ -210,10 +199,10 @@ static int check_int_ranges(const nsqd_opts_t *o, char *err, size_t errlen)
         if (v >= r->min && v <= r->max)
             continue;
         if (r->max == INT64_MAX)
-            set_err(err, errlen, "--%s must be >= %" PRId64 " (got %" PRId64 ")", r->flag,
+            errf(err, errlen, "--%s must be >= %" PRId64 " (got %" PRId64 ")", r->flag,
                     r->min, v);
         else
-            set_err(err, errlen, "--%s must be in [%" PRId64 ", %" PRId64 "] (got %" PRId64 ")",
+            errf(err, errlen, "--%s must be in [%" PRId64 ", %" PRId64 "] (got %" PRId64 ")",
                     r->flag, r->min, r->max, v);
         return -1;
     }
@@ -239,7 +228,7 @@ static int check_durations(const nsqd_opts_t *o, char *err, size_t errlen)
         if (v > 0 || (v == 0 && !positive))
             continue;
         opts_format_duration(v, buf, sizeof(buf));
-        set_err(err, errlen, "--%s must be %s (got %s)", d->name,
+        errf(err, errlen, "--%s must be %s (got %s)", d->name,
                 positive ? "positive" : "zero or more", buf);
         return -1;
     }
@@ -251,13 +240,13 @@ static int check_percentiles(const nsqd_opts_t *o, char *err, size_t errlen)
     const floatlist_t *l = &o->e2e_processing_latency_percentiles;
     for (int i = 0; i < l->n; i++) {
         if (!(l->v[i] > 0 && l->v[i] <= 1)) { /* also rejects NaN */
-            set_err(err, errlen, "invalid E2E processing latency percentile: %g (must be in (0,1])",
+            errf(err, errlen, "invalid E2E processing latency percentile: %g (must be in (0,1])",
                     l->v[i]);
             return -1;
         }
     }
     if (l->n > 0 && o->e2e_processing_latency_window_time <= 0) {
-        set_err(err, errlen, "--e2e-processing-latency-window-time must be positive");
+        errf(err, errlen, "--e2e-processing-latency-window-time must be positive");
         return -1;
     }
     return 0;
@@ -267,7 +256,7 @@ static int check_log_level(nsqd_opts_t *o, char *err, size_t errlen)
 {
     if (log_level_parse(o->log_level, &o->log_lvl) == 0)
         return 0;
-    set_err(err, errlen,
+    errf(err, errlen,
             "invalid value \"%s\" for flag -log-level: invalid log level (debug, info, warn, "
             "error, fatal)",
             o->log_level ? o->log_level : "");
@@ -279,7 +268,7 @@ static int replace_str(char **slot, const char *word, char *err, size_t errlen)
 {
     char *dup = strdup(word);
     if (!dup) {
-        set_err(err, errlen, "out of memory");
+        errf(err, errlen, "out of memory");
         return -1;
     }
     free(*slot);
@@ -299,7 +288,7 @@ static int check_tls_required(nsqd_opts_t *o, char *err, size_t errlen)
     for (size_t i = 0; n < sizeof(low) && i < COUNT(tls_required_words); i++)
         if (strcmp(low, tls_required_words[i].word) == 0)
             return replace_str(&o->tls_required, tls_required_words[i].mode, err, errlen);
-    set_err(err, errlen, "invalid value \"%s\" for flag -tls-required: want true, false or tcp-https",
+    errf(err, errlen, "invalid value \"%s\" for flag -tls-required: want true, false or tcp-https",
             given);
     return -1;
 }
@@ -320,14 +309,14 @@ static int check_tls(nsqd_opts_t *o, char *err, size_t errlen)
     int v = find_word(tls_versions, COUNT(tls_versions), minv);
 
     if (v < 0) {
-        set_err(err, errlen, "invalid value \"%s\" for flag -tls-min-version: want tls1.0, tls1.1, "
+        errf(err, errlen, "invalid value \"%s\" for flag -tls-min-version: want tls1.0, tls1.1, "
                 "tls1.2 or tls1.3", minv);
         return -1;
     }
     if (replace_str(&o->tls_min_version, tls_versions[v], err, errlen))
         return -1;
     if (find_word(tls_auth_policies, COUNT(tls_auth_policies), policy) < 0) {
-        set_err(err, errlen, "invalid value \"%s\" for flag -tls-client-auth-policy: want require "
+        errf(err, errlen, "invalid value \"%s\" for flag -tls-client-auth-policy: want require "
                 "or require-verify", policy);
         return -1;
     }
@@ -337,11 +326,11 @@ static int check_tls(nsqd_opts_t *o, char *err, size_t errlen)
         replace_str(&o->tls_required, "true", err, errlen))
         return -1;
     if (have_cert != have_key) {
-        set_err(err, errlen, "--tls-cert and --tls-key must be given together");
+        errf(err, errlen, "--tls-cert and --tls-key must be given together");
         return -1;
     }
     if (!have_cert && strcmp(o->tls_required, "false") != 0) {
-        set_err(err, errlen, "cannot require TLS client connections without TLS key and cert");
+        errf(err, errlen, "cannot require TLS client connections without TLS key and cert");
         return -1;
     }
     return 0;
@@ -357,40 +346,18 @@ static int validate(nsqd_opts_t *o, char *err, size_t errlen)
     return 0;
 }
 
-static void default_hostname(char *buf, size_t len)
-{
-    if (gethostname(buf, len) != 0 || !buf[0])
-        snprintf(buf, len, "localhost");
-    buf[len - 1] = '\0';
-}
+static int validate_cb(void *o, char *err, size_t errlen) { return validate(o, err, errlen); }
 
 int nsqd_opts_load(nsqd_opts_t *o, int argc, char **argv, char *err, size_t errlen)
 {
-    char host[256], node[24];
-    opts_result_t res;
-
+    char host[256], node[24], version[64];
     memset(o, 0, sizeof(*o));
-    default_hostname(host, sizeof(host));
+    util_hostname(host, sizeof(host));
     snprintf(node, sizeof(node), "%" PRId64, guid_default_node_id());
+    snprintf(version, sizeof(version), "nsqd v%s (cnsq %s)", NSQ_VERSION, CNSQ_VERSION);
     const char *const overrides[] = {"node-id", node, "broadcast-address", host, NULL};
-    opt_def_t *defs = opts_defs_with(nsqd_opt_defs, overrides);
-    if (!defs) {
-        set_err(err, errlen, "out of memory");
-        return -1;
-    }
-    int rc = opts_parse(defs, o, argc, argv, &res, err, errlen);
-    if (rc == 0 && res.help) {
-        opts_print_help(defs, "nsqd", stdout);
-        rc = 1;
-    } else if (rc == 0 && res.version) {
-        printf("nsqd v%s (cnsq %s)\n", NSQ_VERSION, CNSQ_VERSION);
-        rc = 1;
-    } else if (rc == 0) {
-        rc = validate(o, err, errlen);
-    }
-    free(res.config_path);
-    free(defs);
-    return rc;
+    return opts_load_program(nsqd_opt_defs, overrides, "nsqd", version, validate_cb, o, argc,
+                             argv, err, errlen);
 }
 
 void nsqd_opts_free(nsqd_opts_t *o)
