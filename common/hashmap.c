@@ -239,6 +239,19 @@ int u64map_put(u64map_t *m, uint64_t key, void *val)
     return u64_place(m, i, key, val);
 }
 
+int u64map_put_new(u64map_t *m, uint64_t key, void *val)
+{
+    size_t i = u64_probe(m, key);
+    if (i < m->total && m->e[i].val != NULL)
+        return 1;
+    if (map_over_load(m->n, m->cap)) {
+        if (u64_rehash(m, m->cap * 2) != 0)
+            return -1;
+        i = u64_probe(m, key);
+    }
+    return u64_place(m, i, key, val);
+}
+
 /* Backward-shift deletion: an entry after the hole moves into it when its home is at or
  * before the hole (no wrap-around, so a plain comparison suffices). */
 static void u64_shift_back(u64map_t *m, size_t hole)

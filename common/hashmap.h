@@ -31,6 +31,8 @@ u64map_t *u64map_new(size_t initial_cap);
 void u64map_free(u64map_t *m);
 void *u64map_get(const u64map_t *m, uint64_t key);
 int u64map_put(u64map_t *m, uint64_t key, void *val); /* 0, -1 OOM */
+/* Like put, but leaves an existing entry alone: 0 inserted, 1 key present, -1 OOM. */
+int u64map_put_new(u64map_t *m, uint64_t key, void *val);
 void *u64map_del(u64map_t *m, uint64_t key);
 size_t u64map_len(const u64map_t *m);
 bool u64map_next(const u64map_t *m, size_t *pos, uint64_t *key, void **val);

@@ -32,6 +32,7 @@ struct httpd {
     size_t nroutes;
     void *ctx;
     bool (*gate)(httpd_req_t *r, void *ctx);
+    struct httpd_async *pending; /* requests answered later (httpd_async_begin) */
 };
 
 struct httpd_req {
@@ -47,6 +48,16 @@ struct httpd_req {
     bool log, replied;
     int64_t start_ns;
 };
+
+/* A request answered after its handler returned: a copy of what the reply needs (path, query
+ * and param are gone by then), linked in its server's pending list. */
+struct httpd_async {
+    httpd_req_t r;
+    struct httpd_async *next, *prev;
+    void (*on_abort)(void *arg);
+    void *arg;
+};
+
 
 static const struct {
     unsigned bit;
@@ -106,10 +117,21 @@ fail:
     return NULL;
 }
 
+static void async_finish(struct httpd_async *a);
+
 void httpd_free(httpd_t *h)
 {
     if (!h)
         return;
+    while (h->pending) { /* answer them before evhttp frees their requests */
+        struct httpd_async *a = h->pending;
+        void (*on_abort)(void *) = a->on_abort;
+        void *arg = a->arg;
+        httpd_reply_error(&a->r, 503, "EXITING");
+        async_finish(a);
+        if (on_abort)
+            on_abort(arg);
+    }
     evhttp_free(h->http);
     free(h);
 }
@@ -512,6 +534,54 @@ done:
     httpd_query_free(&r.query);
     free(r.param_buf);
     free(r.path);
+}
+
+/* ---- replying later --------------------------------------------------------------------- */
+
+httpd_async_t *httpd_async_begin(httpd_req_t *r, void (*on_abort)(void *arg), void *arg)
+{
+    httpd_async_t *a = calloc(1, sizeof(*a));
+    if (!a || r->replied) {
+        free(a);
+        return NULL;
+    }
+    a->r.req = r->req;
+    a->r.h = r->h;
+    a->r.method = r->method;
+    a->r.log = r->log;
+    a->r.start_ns = r->start_ns;
+    a->r.param = "";
+    a->on_abort = on_abort;
+    a->arg = arg;
+    a->next = r->h->pending;
+    if (a->next)
+        a->next->prev = a;
+    r->h->pending = a;
+    r->replied = true; /* the handler's part is done: dispatch must not answer */
+    return a;
+}
+
+static void async_finish(httpd_async_t *a)
+{
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        a->r.h->pending = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    free(a);
+}
+
+void httpd_async_reply_text(httpd_async_t *a, int status, const char *text)
+{
+    httpd_reply_text(&a->r, status, text);
+    async_finish(a);
+}
+
+void httpd_async_reply_error(httpd_async_t *a, int status, const char *code)
+{
+    httpd_reply_error(&a->r, status, code);
+    async_finish(a);
 }
 
 /* ---- request accessors ------------------------------------------------------------------- */

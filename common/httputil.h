@@ -117,6 +117,16 @@ void httpd_add_header(httpd_req_t *r, const char *key, const char *value);
 #define HTTPD_CT_JSON "application/json; charset=utf-8"
 #define HTTPD_CT_TEXT "text/plain; charset=utf-8"
 
+/* ---- replying later ---- */
+/* Detaches r from its handler, which may then return without replying: the one reply comes
+ * later through the handle (httpd_async_reply_*, which free it). If the server is freed first,
+ * it answers 503 EXITING, frees the handle and calls on_abort(arg) (may be NULL). NULL on OOM
+ * or when r was answered already (then reply to r as usual). */
+typedef struct httpd_async httpd_async_t;
+httpd_async_t *httpd_async_begin(httpd_req_t *r, void (*on_abort)(void *arg), void *arg);
+void httpd_async_reply_text(httpd_async_t *a, int status, const char *text);
+void httpd_async_reply_error(httpd_async_t *a, int status, const char *code);
+
 /* A double as Go's encoding/json writes it: shortest round-trip digits, plain notation unless
  * |v| < 1e-6 or >= 1e21 ("1e-7", "1e+21"); "null" when not finite. Returns the length. */
 #define HTTPD_FLOAT_MAX 400

@@ -129,6 +129,7 @@ static int64_t clock_ns(clockid_t id)
 
 int64_t clock_realtime_ns(void) { return clock_ns(CLOCK_REALTIME); }
 int64_t clock_monotonic_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+int64_t clock_coarse_ns(void) { return clock_ns(CLOCK_MONOTONIC_COARSE); }
 
 /* ---- host:port ------------------------------------------------------------------------------- */
 

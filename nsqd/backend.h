@@ -29,8 +29,11 @@ typedef struct backend_ops {
     int (*putv)(backend_t *b, const uint8_t *head, size_t hlen, const uint8_t *body, size_t blen,
                 char *err, size_t errlen);
     /* Writes what put buffered now (a publisher wants to know the disk took it). 0, or -1
-     * with err; the records stay buffered and are retried either way. */
+     * with err; the records stay buffered and are retried (unless taken back with unput). */
     int (*flush)(backend_t *b, char *err, size_t errlen);
+    /* Takes back the last n records put, if they are all still buffered (a publish refused
+     * after flush failed). 0, or -1 (nothing changed). */
+    int (*unput)(backend_t *b, size_t n);
     /* false after a failed write or sync, until one succeeds again. */
     bool (*healthy)(const backend_t *b);
     void (*get_stats)(const backend_t *b, backend_stats_t *out);

@@ -1,7 +1,9 @@
 /* channel: queues, in-flight and deferred state of one subscription, and delivery under RDY.
- * Owns: the memory ring, the in-flight table (u64map by id, deadline heap, per-consumer lists),
- * the deferred heap, the consumer lists and one timer armed at the earliest deadline.
- * Leaves to others: what a consumer is (ops), when to delete an ephemeral channel (hooks). */
+ * Owns: its message queue (ring + disk queue, msgqueue.c), the in-flight table (u64map by id,
+ * deadline heap, per-consumer lists), the deferred heap and its journal on disk (which records
+ * are live in it), the consumer lists and one timer armed at the earliest deadline.
+ * Leaves to others: what a consumer is (ops), when to delete an ephemeral channel and where
+ * disk queues live (hooks), record encoding (msgqueue.c). */
 #include "nsqd/channel.h"
 
 #include <event2/event.h>
@@ -13,8 +15,12 @@
 #include "common/heap.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "nsqd/backend.h"
+#include "nsqd/journal.h"
+#include "nsqd/msgqueue.h"
 #include "nsqd/msgring.h"
+
+/* A backlog the disk refuses to hand out (buffered, unwritable) is retried this often. */
+#define STUCK_RETRY_MS 500
 
 /* A message that left the ring: in flight (owner set) or deferred (owner NULL). Pooled. */
 typedef struct inflight {
@@ -24,19 +30,24 @@ typedef struct inflight {
     struct inflight *next, *prev; /* owner's list, or the free list (next only) */
     int64_t delivered_at;
     uint16_t attempts;
+    bool journaled; /* deferred: its record is live in the deferred journal */
 } inflight_t;
 
 struct channel {
     char *name;
     char *topic_name;
+    char *qname; /* "topic:channel", the disk queue's name */
     bool ephemeral;
     bool paused;
     bool pumping;
+    bool frozen;       /* shutdown: no more deliveries */
+    bool delete_files; /* chan_destroy */
     struct event_base *base;
     chan_config_t cfg;
 
-    msgring_t ring;
-    backend_t *backend; /* NULL: memory only */
+    msgqueue_t q;
+    journal_t journal; /* the deferred heap's journaled entries, on disk */
+    struct event *retry_ev;
 
     u64map_t *inflight;  /* id_num -> inflight_t (in flight only) */
     heap_t inflight_heap;
@@ -56,12 +67,23 @@ struct channel {
     chan_hooks_t hooks;
     struct event *ephemeral_ev;
     chan_fin_observer_t fin_observer;
+    void *obs_state;                /* telemetry's (chan_observer_t) */
+    twavg_t inflight_tw, ready_tw; /* levels for time-weighted averages (telemetry) */
     void *fin_ctx;
 };
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg);
+
+/* The in-flight level for telemetry's time-weighted average (a coarse clock: ~5 ns). */
+static inline void level_inflight(channel_t *ch)
+{
+    twavg_set(&ch->inflight_tw, (int64_t)u64map_len(ch->inflight), clock_coarse_ns());
+}
 static void ephemeral_cb(evutil_socket_t fd, short what, void *arg);
+static void retry_cb(evutil_socket_t fd, short what, void *arg);
 static void pump(channel_t *ch);
+static void journal_each(void *owner, journal_visit_fn visit, void *arg);
+static void journal_restore(void *owner, msg_t *m, uint16_t attempts, int64_t due);
 
 /* ---- records ----------------------------------------------------------------------------- */
 
@@ -192,6 +214,23 @@ static void timer_rearm(channel_t *ch)
 
 /* ---- lifecycle ---------------------------------------------------------------------------- */
 
+static backend_t *open_queue(void *ctx, bool deferred, bool create)
+{
+    channel_t *ch = ctx;
+    char name[2 * NAME_MAX_LEN + 16];
+    snprintf(name, sizeof(name), "%s%s", ch->qname, deferred ? "#deferred" : "");
+    return ch->hooks.open_backend(ch->hooks.ctx, name, deferred, create);
+}
+
+static char *join_names(const char *topic, const char *name)
+{
+    size_t n = strlen(topic) + strlen(name) + 2;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s:%s", topic, name);
+    return s;
+}
+
 channel_t *chan_new(struct event_base *base, const char *topic_name, const char *name,
                     const chan_config_t *cfg, const chan_hooks_t *hooks)
 {
@@ -200,24 +239,33 @@ channel_t *chan_new(struct event_base *base, const char *topic_name, const char 
         return NULL;
     ch->name = strdup(name);
     ch->topic_name = strdup(topic_name);
+    ch->qname = join_names(topic_name, name);
     ch->ephemeral = name_is_ephemeral(name, strlen(name));
     ch->base = base;
     ch->cfg = *cfg;
     if (hooks)
         ch->hooks = *hooks;
-    msgring_init(&ch->ring);
+    mq_init(&ch->q, ch->qname ? ch->qname : name, cfg->mem_queue_size, ch->ephemeral,
+            ch->hooks.open_backend && ch->qname ? open_queue : NULL, ch);
     heap_init(&ch->inflight_heap);
     heap_init(&ch->deferred_heap);
     ch->inflight = u64map_new(64);
     ch->timer = evtimer_new(base, timer_cb, ch);
     ch->ephemeral_ev = event_new(base, -1, 0, ephemeral_cb, ch);
+    ch->retry_ev = evtimer_new(base, retry_cb, ch);
     ch->timer_at = INT64_MAX;
-    if (!ch->name || !ch->topic_name || !ch->inflight || !ch->timer || !ch->ephemeral_ev) {
+    if (!ch->name || !ch->topic_name || !ch->qname || !ch->inflight || !ch->timer ||
+        !ch->ephemeral_ev || !ch->retry_ev ||
+        journal_init(&ch->journal, base, &ch->q, ch->qname, journal_each, ch) < 0) {
         chan_free(ch);
         return NULL;
     }
+    journal_load(&ch->journal, journal_restore);
+    chan_attach_observer(ch);
     return ch;
 }
+
+static void undefer(channel_t *ch, inflight_t *r, bool left);
 
 static void drop_inflight_and_deferred(channel_t *ch)
 {
@@ -231,8 +279,10 @@ static void drop_inflight_and_deferred(channel_t *ch)
         msg_unref(r->msg);
         record_put(ch, r);
     }
+    level_inflight(ch);
     while ((hn = heap_pop(&ch->deferred_heap))) {
         inflight_t *r = heap_entry(hn, inflight_t, hn);
+        undefer(ch, r, false);
         msg_unref(r->msg);
         record_put(ch, r);
     }
@@ -242,6 +292,9 @@ void chan_free(channel_t *ch)
 {
     if (!ch)
         return;
+    chan_detach_observer(ch);
+    ch->frozen = true;
+    journal_close(&ch->journal); /* keeps what is on disk */
     /* detach consumers first: they are told the channel is gone */
     while (ch->consumers) {
         chan_consumer_t *c = ch->consumers;
@@ -251,9 +304,7 @@ void chan_free(channel_t *ch)
     }
     if (ch->inflight)
         drop_inflight_and_deferred(ch);
-    msgring_free(&ch->ring);
-    if (ch->backend)
-        ch->backend->ops->close(ch->backend, 0);
+    mq_close(&ch->q, ch->delete_files);
     heap_free(&ch->inflight_heap);
     heap_free(&ch->deferred_heap);
     u64map_free(ch->inflight);
@@ -266,21 +317,81 @@ void chan_free(channel_t *ch)
         event_free(ch->timer);
     if (ch->ephemeral_ev)
         event_free(ch->ephemeral_ev);
+    if (ch->retry_ev)
+        event_free(ch->retry_ev);
     free(ch->name);
     free(ch->topic_name);
+    free(ch->qname);
     free(ch);
+}
+
+void chan_destroy(channel_t *ch)
+{
+    if (!ch)
+        return;
+    ch->delete_files = true;
+    chan_free(ch);
 }
 
 const char *chan_name(const channel_t *ch) { return ch->name; }
 bool chan_is_ephemeral(const channel_t *ch) { return ch->ephemeral; }
+msgqueue_t *chan_queue(channel_t *ch) { return &ch->q; }
+bool chan_is_healthy(const channel_t *ch) { return mq_healthy(&ch->q); }
+
+/* ---- the deferred journal ------------------------------------------------------------------ */
+
+/* The due time of a deferred record as wall-clock ns (the heap keeps monotonic time). */
+static int64_t due_wall(const inflight_t *r, int64_t now_wall, int64_t now_mono)
+{
+    return now_wall + (r->hn.key - now_mono);
+}
+
+static void journal_each(void *owner, journal_visit_fn visit, void *arg)
+{
+    channel_t *ch = owner;
+    int64_t now_wall = clock_realtime_ns(), now_mono = clock_monotonic_ns();
+    for (size_t i = 0; i < heap_len(&ch->deferred_heap); i++) {
+        inflight_t *r = heap_entry(ch->deferred_heap.a[i], inflight_t, hn);
+        if (r->journaled)
+            visit(arg, r->msg, r->attempts, due_wall(r, now_wall, now_mono));
+    }
+}
+
+static void defer_record(channel_t *ch, inflight_t *r, int64_t delay_ns);
+
+/* A message from the journal at creation: deferred again until its due time, or queued. */
+static void journal_restore(void *owner, msg_t *m, uint16_t attempts, int64_t due)
+{
+    channel_t *ch = owner;
+    int64_t left = due - clock_realtime_ns();
+    inflight_t *r = left > 0 ? record_get(ch) : NULL;
+    if (!r) {
+        mq_put_accepted(&ch->q, m, attempts);
+        return;
+    }
+    r->msg = m;
+    r->attempts = attempts;
+    r->journaled = true;
+    defer_record(ch, r, left);
+}
+
+/* A record leaves the deferred heap: into the queue (left), or dropped. */
+static void undefer(channel_t *ch, inflight_t *r, bool left)
+{
+    if (!r->journaled)
+        return;
+    r->journaled = false;
+    if (left)
+        journal_left(&ch->journal, r->msg, r->attempts);
+    else
+        journal_forget(&ch->journal);
+}
 
 /* ---- queueing ----------------------------------------------------------------------------- */
 
 bool chan_can_accept(const channel_t *ch, size_t n)
 {
-    if (ch->backend)
-        return true;
-    return (int64_t)(msgring_len(&ch->ring) + n) <= ch->cfg.mem_queue_size;
+    return mq_can_accept(&ch->q, n);
 }
 
 static void defer_record(channel_t *ch, inflight_t *r, int64_t delay_ns)
@@ -290,17 +401,15 @@ static void defer_record(channel_t *ch, inflight_t *r, int64_t delay_ns)
     timer_arm(ch, r->hn.key);
 }
 
+/* An already-accepted message back into the queue (requeue, timeout, deferral over). */
 static void enqueue(channel_t *ch, msg_t *m, uint16_t attempts)
 {
-    if (msgring_push(&ch->ring, m, attempts, 0) < 0) {
-        log_error("channel %s:%s: out of memory queueing message %.16s", ch->topic_name,
-                  ch->name, m->id);
-        msg_unref(m);
-    }
+    mq_put_accepted(&ch->q, m, attempts);
 }
 
 void chan_put(channel_t *ch, msg_t *m, uint16_t attempts, int64_t defer_ns)
 {
+    char err[256];
     ch->message_count++;
     if (defer_ns > 0) {
         inflight_t *r = record_get(ch);
@@ -308,10 +417,19 @@ void chan_put(channel_t *ch, msg_t *m, uint16_t attempts, int64_t defer_ns)
             r->msg = m;
             r->attempts = attempts;
             defer_record(ch, r, defer_ns);
+            if (ch->cfg.durable && !ch->ephemeral)
+                r->journaled = journal_add(&ch->journal, m, attempts,
+                                           due_wall(r, clock_realtime_ns(),
+                                                    clock_monotonic_ns())) == 0;
             return;
         }
     }
-    enqueue(ch, m, attempts);
+    /* an ephemeral channel with a consumer waiting and nothing queued hands over directly,
+     * even with --mem-queue-size=0 (nsqd's unbuffered Go channel does the same) */
+    if (ch->ephemeral && ch->ready && !ch->paused && mq_ring_len(&ch->q) == 0)
+        enqueue(ch, m, attempts);
+    else if (mq_put(&ch->q, m, attempts, 0, err, sizeof(err)) < 0)
+        enqueue(ch, m, attempts); /* the disk refused it: keep it (and report) */
     pump(ch);
 }
 
@@ -325,7 +443,17 @@ static bool sampled_out(const chan_consumer_t *c)
 static void deliver(channel_t *ch, chan_consumer_t *c, msgring_slot_t *slot, int64_t now)
 {
     inflight_t *r = record_get(ch);
-    if (!r || u64map_put(ch->inflight, slot->msg->id_num, r) < 0) {
+    int rc = r ? u64map_put_new(ch->inflight, slot->msg->id_num, r) : -1;
+    if (rc == 1) {
+        /* the same id again (a disk queue delivered a record twice after a crash): one copy
+         * in flight at a time, or FIN could not tell them apart */
+        log_warn("CHANNEL(%s): message %.16s is in flight already: dropping the duplicate",
+                 ch->qname, slot->msg->id);
+        record_put(ch, r);
+        msg_unref(slot->msg);
+        return;
+    }
+    if (rc < 0) {
         /* no memory for the record: keep the message queued rather than lose it */
         free(r);
         enqueue(ch, slot->msg, slot->attempts);
@@ -338,6 +466,7 @@ static void deliver(channel_t *ch, chan_consumer_t *c, msgring_slot_t *slot, int
     heap_push(&ch->inflight_heap, &r->hn);
     owner_link(c, r);
     c->in_flight_count++;
+    level_inflight(ch);
     c->message_count++;
     if (!consumer_can_take(c))
         ready_del(ch, c);
@@ -345,16 +474,35 @@ static void deliver(channel_t *ch, chan_consumer_t *c, msgring_slot_t *slot, int
     c->ops->deliver(c, r->msg, r->attempts);
 }
 
+/* Records the disk cannot hand out now (buffered, unwritable): look again later, since no
+ * event would otherwise wake a waiting consumer when the disk recovers. */
+static void arm_retry(channel_t *ch)
+{
+    if (!evtimer_pending(ch->retry_ev, NULL)) {
+        struct timeval tv = {0, STUCK_RETRY_MS * 1000};
+        evtimer_add(ch->retry_ev, &tv);
+    }
+}
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    pump(arg);
+}
+
 static void pump(channel_t *ch)
 {
-    if (ch->paused || ch->pumping)
+    if (ch->paused || ch->pumping || ch->frozen)
         return;
     ch->pumping = true;
     int64_t now = 0;
     msgring_slot_t slot;
-    while (ch->ready && msgring_len(&ch->ring) > 0) {
+    while (ch->ready) {
         chan_consumer_t *c = ch->ready;
-        msgring_pop(&ch->ring, &slot);
+        if (!mq_pop(&ch->q, &slot)) {
+            if (mq_backend_depth(&ch->q) > 0)
+                arm_retry(ch);
+            break;
+        }
         if (!now)
             now = clock_monotonic_ns();
         if (sampled_out(c)) {
@@ -377,6 +525,7 @@ static void timeout_record(channel_t *ch, inflight_t *r)
     u64map_del(ch->inflight, r->msg->id_num);
     owner_unlink(r);
     c->in_flight_count--;
+    level_inflight(ch);
     ready_update(ch, c);
     ch->timeout_count++;
     enqueue(ch, r->msg, r->attempts);
@@ -395,6 +544,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     while ((hn = heap_peek(&ch->deferred_heap)) && hn->key <= now) {
         heap_pop(&ch->deferred_heap);
         inflight_t *r = heap_entry(hn, inflight_t, hn);
+        undefer(ch, r, true);
         enqueue(ch, r->msg, r->attempts);
         record_put(ch, r);
     }
@@ -418,6 +568,7 @@ int chan_add_consumer(channel_t *ch, chan_consumer_t *c, int64_t max_consumers)
         c->next->prev = c;
     ch->consumers = c;
     ch->nconsumers++;
+    twavg_add(&ch->ready_tw, c->ready_count, clock_coarse_ns());
     if (event_pending(ch->ephemeral_ev, EV_TIMEOUT, NULL))
         event_del(ch->ephemeral_ev);
     ready_update(ch, c);
@@ -437,6 +588,7 @@ static void requeue_all(channel_t *ch, chan_consumer_t *c)
         record_put(ch, r);
     }
     c->in_flight_count = 0;
+    level_inflight(ch);
 }
 
 void chan_remove_consumer(channel_t *ch, chan_consumer_t *c)
@@ -454,6 +606,7 @@ void chan_remove_consumer(channel_t *ch, chan_consumer_t *c)
     c->next = c->prev = NULL;
     c->channel = NULL;
     ch->nconsumers--;
+    twavg_add(&ch->ready_tw, -c->ready_count, clock_coarse_ns());
     if (ch->ephemeral && ch->nconsumers == 0 && ch->hooks.ephemeral_empty) {
         struct timeval zero = {0, 0};
         event_add(ch->ephemeral_ev, &zero);
@@ -470,6 +623,8 @@ static void ephemeral_cb(evutil_socket_t fd, short what, void *arg)
 
 void chan_consumer_set_ready(chan_consumer_t *c, int64_t ready)
 {
+    if (c->channel)
+        twavg_add(&c->channel->ready_tw, ready - c->ready_count, clock_coarse_ns());
     c->ready_count = ready;
     channel_t *ch = c->channel;
     if (!ch)
@@ -513,6 +668,7 @@ static void unflight(channel_t *ch, inflight_t *r)
     heap_remove(&ch->inflight_heap, &r->hn);
     owner_unlink(r);
     c->in_flight_count--;
+    level_inflight(ch);
     ready_update(ch, c);
 }
 
@@ -525,7 +681,7 @@ int chan_finish(channel_t *ch, chan_consumer_t *c, const char *id, size_t idlen,
     unflight(ch, r);
     c->finish_count++;
     if (ch->fin_observer)
-        ch->fin_observer(ch->fin_ctx, ch, clock_realtime_ns() - r->msg->timestamp);
+        ch->fin_observer(ch->fin_ctx, ch, r->msg->timestamp);
     msg_unref(r->msg);
     record_put(ch, r);
     pump(ch);
@@ -568,11 +724,22 @@ int chan_touch(channel_t *ch, chan_consumer_t *c, const char *id, size_t idlen, 
 
 /* ---- admin and stats ---------------------------------------------------------------------- */
 
-void chan_pause(channel_t *ch) { ch->paused = true; }
+static void state_changed(channel_t *ch)
+{
+    if (ch->hooks.state_changed)
+        ch->hooks.state_changed(ch->hooks.ctx, ch);
+}
+
+void chan_pause(channel_t *ch)
+{
+    ch->paused = true;
+    state_changed(ch);
+}
 
 void chan_unpause(channel_t *ch)
 {
     ch->paused = false;
+    state_changed(ch);
     pump(ch);
 }
 
@@ -581,19 +748,42 @@ bool chan_is_paused(const channel_t *ch) { return ch->paused; }
 void chan_empty(channel_t *ch)
 {
     drop_inflight_and_deferred(ch);
-    msgring_clear(&ch->ring);
-    if (ch->backend)
-        ch->backend->ops->empty(ch->backend);
+    mq_empty(&ch->q);
+    journal_reset(&ch->journal);
     for (chan_consumer_t *c = ch->consumers; c; c = c->next)
         ready_update(ch, c);
     timer_rearm(ch);
 }
 
+void chan_freeze(channel_t *ch)
+{
+    ch->frozen = true;
+    evtimer_del(ch->retry_ev);
+}
+
+size_t chan_persist(channel_t *ch)
+{
+    size_t queued = mq_ring_len(&ch->q), deferred = heap_len(&ch->deferred_heap);
+    if (ch->ephemeral)
+        return 0;
+    size_t lost = mq_spill(&ch->q);
+    for (size_t i = 0; i < deferred; i++)
+        heap_entry(ch->deferred_heap.a[i], inflight_t, hn)->journaled = true;
+    journal_persist(&ch->journal);
+    if (queued || deferred)
+        log_info("CHANNEL(%s): wrote %zu queued and %zu deferred messages to disk", ch->qname,
+                 queued, deferred);
+    return lost;
+}
+
 void chan_get_stats(const channel_t *ch, chan_stats_t *out)
 {
-    int64_t bdepth = ch->backend ? ch->backend->ops->depth(ch->backend) : 0;
-    out->backend_depth = bdepth;
-    out->depth = (int64_t)msgring_len(&ch->ring) + bdepth;
+    mq_stats_t qs;
+    mq_get_stats(&ch->q, &qs);
+    out->backend_depth = qs.backend_depth;
+    out->depth = qs.depth;
+    out->dropped_count = qs.dropped;
+    out->corrupt_count = qs.corrupt_count;
     out->in_flight_count = (int64_t)u64map_len(ch->inflight);
     out->deferred_count = (int64_t)heap_len(&ch->deferred_heap);
     out->message_count = ch->message_count;
@@ -601,10 +791,37 @@ void chan_get_stats(const channel_t *ch, chan_stats_t *out)
     out->timeout_count = ch->timeout_count;
     out->client_count = (int64_t)ch->nconsumers;
     out->paused = ch->paused;
+    out->in_flight_level = ch->inflight_tw;
+    out->ready_level = ch->ready_tw;
 }
 
 void chan_set_fin_observer(channel_t *ch, chan_fin_observer_t fn, void *ctx)
 {
     ch->fin_observer = fn;
     ch->fin_ctx = ctx;
+}
+
+/* ---- telemetry ---------------------------------------------------------------------------- */
+
+void *chan_observer_state(const channel_t *ch) { return ch->obs_state; }
+
+void chan_attach_observer(channel_t *ch)
+{
+    const chan_observer_t *o = ch->cfg.observer;
+    chan_detach_observer(ch);
+    if (o && o->attach && (ch->obs_state = o->attach(o->ctx, ch)) && o->fin)
+        chan_set_fin_observer(ch, o->fin, ch->obs_state);
+}
+
+void chan_detach_observer(channel_t *ch)
+{
+    const chan_observer_t *o = ch->cfg.observer;
+    void *state = ch->obs_state;
+    if (!state)
+        return;
+    ch->obs_state = NULL;
+    if (ch->fin_ctx == state)
+        chan_set_fin_observer(ch, NULL, NULL);
+    if (o && o->detach)
+        o->detach(o->ctx, state);
 }

@@ -603,6 +603,34 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
         start_sync(dq);
 }
 
+static int open_write_file(dq_t *dq);
+
+/* A write failed and nothing is buffered any more (the refused records were taken back with
+ * unput): try the disk with a block of zeros past the end, cut off again at once, so that
+ * health recovers by itself once the disk takes writes. A crash in between leaves zeros,
+ * which recovery cuts as a torn tail. */
+static void probe_write(dq_t *dq)
+{
+    static const uint8_t zeros[4096];
+    int64_t off = flushed(dq);
+    ssize_t n = -1;
+    if (open_write_file(dq) == 0) {
+        n = pwrite(dq->wfd, zeros, sizeof(zeros), off);
+        int e = n < 0 ? errno : ENOSPC;
+        if (ftruncate(dq->wfd, off) != 0 && n > 0)
+            n = -1, e = errno;
+        errno = e;
+    }
+    if (n == (ssize_t)sizeof(zeros)) {
+        dq->write_failed = false;
+        log_info("DISKQUEUE(%s) writes succeed again", dq->name);
+        update_health(dq);
+        return;
+    }
+    set_error(dq, "disk queue write failed: %s", strerror(errno));
+    arm_timer(dq);
+}
+
 /* sync_timeout after a change: sync if anything is unsynced (or retry a failed write). */
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -619,6 +647,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         if (dq->wlen > 0)
             arm_timer(dq); /* the disk still refuses the buffer: keep trying */
     }
+    if (dq->write_failed && dq->wlen == 0)
+        probe_write(dq);
 }
 
 int dq_when_synced(backend_t *b, backend_synced_cb cb, void *arg)
@@ -809,6 +839,25 @@ static int dq_put(backend_t *b, const uint8_t *rec, size_t len, char *err, size_
 static int dq_flush(backend_t *b, char *err, size_t errlen)
 {
     return flush((dq_t *)b, err, errlen);
+}
+
+/* Takes back the last n records put while they are still in the write buffer: a publish that
+ * is refused because the disk refused its records leaves nothing behind. */
+static int dq_unput(backend_t *b, size_t n)
+{
+    dq_t *dq = (dq_t *)b;
+    size_t keep = 0;
+    if ((int64_t)n > dq->wnrec)
+        return -1;
+    for (int64_t i = 0; i < dq->wnrec - (int64_t)n; i++)
+        keep += 4 + (size_t)wire_get_be32(dq->wbuf + keep);
+    size_t drop = dq->wlen - keep;
+    dq->wlen = keep;
+    dq->wpos -= (int64_t)drop;
+    dq->bytes -= (int64_t)drop;
+    dq->depth -= (int64_t)n;
+    dq->wnrec -= (int64_t)n;
+    return 0;
 }
 
 static bool dq_healthy(const backend_t *b)
@@ -1380,6 +1429,13 @@ fail:
     return NULL;
 }
 
+bool dq_exists(const char *data_path, const char *name)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s.diskqueue.meta.dat", data_path, name);
+    return access(path, F_OK) == 0;
+}
+
 static int dq_empty(backend_t *b)
 {
     dq_t *dq = (dq_t *)b;
@@ -1489,6 +1545,7 @@ static const backend_ops_t dq_ops = {
     .put = dq_put,
     .putv = dq_putv,
     .flush = dq_flush,
+    .unput = dq_unput,
     .healthy = dq_healthy,
     .get_stats = dq_backend_stats,
     .depth = dq_depth,

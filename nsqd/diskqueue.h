@@ -63,6 +63,9 @@ typedef backend_stats_t dq_stats_t;
 backend_t *dq_open(struct event_base *base, const char *data_path, const char *name,
                    const dq_config_t *cfg, char *err, size_t errlen);
 
+/* Whether the queue `name` has metadata in data_path (it was synced or closed at least once). */
+bool dq_exists(const char *data_path, const char *name);
+
 /* Same as b->ops->when_synced. */
 int dq_when_synced(backend_t *b, backend_synced_cb cb, void *arg);
 

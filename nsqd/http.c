@@ -15,6 +15,7 @@
 #include "common/httputil.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "nsqd/metrics.h"
 #include "nsqd/stats.h"
 
 /* Bodies a little over the limits still reach the handlers, so they get nsqd's JSON codes
@@ -26,6 +27,7 @@ static void info_cb(httpd_req_t *r, void *ctx);
 static void pub_cb(httpd_req_t *r, void *ctx);
 static void mpub_cb(httpd_req_t *r, void *ctx);
 static void stats_cb(httpd_req_t *r, void *ctx);
+static void metrics_cb(httpd_req_t *r, void *ctx);
 static void topic_create_cb(httpd_req_t *r, void *ctx);
 static void topic_delete_cb(httpd_req_t *r, void *ctx);
 static void topic_empty_cb(httpd_req_t *r, void *ctx);
@@ -48,6 +50,7 @@ static const httpd_route_t routes[] = {
     {HTTPD_POST, "/mpub", mpub_cb, false},
     {HTTPD_POST, "/mput", mpub_cb, false},
     {HTTPD_GET, "/stats", stats_cb, true},
+    {HTTPD_GET, "/metrics", metrics_cb, true}, /* cnsq: Prometheus text (metrics.c) */
     {HTTPD_POST, "/topic/create", topic_create_cb, true},
     {HTTPD_POST, "/topic/delete", topic_delete_cb, true},
     {HTTPD_POST, "/topic/empty", topic_empty_cb, true},
@@ -236,12 +239,89 @@ static topic_t *query_topic(http_server_t *s, httpd_req_t *r)
     return t;
 }
 
-/* A full memory queue (and no room on disk) refuses the publish: 503, nothing dropped. */
+/* A full memory-only queue refuses the publish: 503, nothing dropped. */
 static void reply_queue_full(httpd_req_t *r, const topic_t *t, size_t count)
 {
     log_warn("HTTP: %s to topic %s refused: queue full (%zu messages)", httpd_path(r),
              topic_name(t), count);
     httpd_reply_error(r, 503, "QUEUE_FULL");
+}
+
+/* The reason as a JSON-safe message ("disk queue write failed: No space left on device"). */
+static void pub_failure_text(const char *why, char *out, size_t outlen)
+{
+    size_t n = strnlen(why, outlen - 1);
+    memcpy(out, why, n);
+    out[n] = '\0';
+    for (char *p = out; *p; p++)
+        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+            *p = '\'';
+}
+
+/* The disk refused the publish's records: 500 {"message":"<reason>"}. */
+static void reply_pub_failed(httpd_req_t *r, const topic_t *t, const char *why)
+{
+    char msg[200];
+    pub_failure_text(why, msg, sizeof(msg));
+    log_error("HTTP: %s to topic %s failed: %s", httpd_path(r), topic_name(t), msg);
+    httpd_reply_error(r, 500, msg);
+}
+
+/* Durable mode: the reply waits for the fsync (the request is answered later). */
+typedef struct pub_wait {
+    httpd_async_t *a; /* NULL once the server dropped it */
+    char topic[NAME_MAX_LEN + 1];
+} pub_wait_t;
+
+static void pub_wait_abort(void *arg)
+{
+    ((pub_wait_t *)arg)->a = NULL;
+}
+
+static void pub_synced_cb(void *arg, int status)
+{
+    pub_wait_t *w = arg;
+    if (w->a && status == 0) {
+        httpd_async_reply_text(w->a, 200, "OK");
+    } else if (w->a) {
+        log_error("HTTP: publish to topic %s failed: disk queue sync failed", w->topic);
+        httpd_async_reply_error(w->a, 500, "disk queue sync failed");
+    }
+    free(w);
+}
+
+/* The publish is queued: OK once its records are on disk. Spilled records are written now (a
+ * refused write fails the publish and takes them back); durable mode also waits for their
+ * fsync, answering later. */
+static void reply_published(http_server_t *s, httpd_req_t *r, topic_t *t)
+{
+    char err[256];
+    pub_wait_t *w;
+    if (topic_commit(t, err, sizeof(err)) < 0) {
+        reply_pub_failed(r, t, err);
+        return;
+    }
+    if (!nsqd_is_durable(s->n)) {
+        httpd_reply_text(r, 200, "OK");
+        return;
+    }
+    if (!(w = calloc(1, sizeof(*w))) || !(w->a = httpd_async_begin(r, pub_wait_abort, w))) {
+        free(w);
+        httpd_reply_error(r, 500, "INTERNAL_ERROR");
+        return;
+    }
+    snprintf(w->topic, sizeof(w->topic), "%s", topic_name(t));
+    int rc = topic_when_synced(t, pub_synced_cb, w, err, sizeof(err));
+    if (rc == 1)
+        return;
+    if (rc == 0) {
+        httpd_async_reply_text(w->a, 200, "OK");
+    } else {
+        char msg[200];
+        pub_failure_text(err, msg, sizeof(msg));
+        httpd_async_reply_error(w->a, 500, msg);
+    }
+    free(w);
 }
 
 /* ?defer= in ms: 1 and *ns when valid, 0 when absent, -1 after replying INVALID_DEFER. */
@@ -264,6 +344,7 @@ static void pub_cb(httpd_req_t *r, void *ctx)
     http_server_t *s = ctx;
     int64_t max = nsqd_opts(s->n)->max_msg_size, defer_ns = 0;
     size_t len = httpd_body_len(r);
+    char err[256];
     topic_t *t;
     if (httpd_content_length(r) > max || (int64_t)len > max) {
         httpd_reply_error(r, 413, "MSG_TOO_BIG");
@@ -285,11 +366,11 @@ static void pub_cb(httpd_req_t *r, void *ctx)
         return;
     }
     evbuffer_copyout(httpd_body(r), m->body, len);
-    if (topic_put(t, m, defer_ns) < 0) {
-        reply_queue_full(r, t, 1);
+    if (topic_put(t, m, defer_ns, err, sizeof(err)) < 0) {
+        reply_pub_failed(r, t, err);
         return;
     }
-    httpd_reply_text(r, 200, "OK");
+    reply_published(s, r, t);
 }
 
 /* ?binary=: true/1 and false/0; any other value counts as true (nsqd warns it is deprecated). */
@@ -304,15 +385,15 @@ static bool query_binary(httpd_req_t *r)
 }
 
 /* Puts every span as a message (the caller checked topic_can_accept for all of them).
- * 0, -1 when a queue refused one, -2 on OOM. */
+ * 0, -1 with err when a queue refused one, -2 on OOM. */
 static int put_spans(http_server_t *s, topic_t *t, const uint8_t *body, const httpd_span_t *sp,
-                     size_t n)
+                     size_t n, char *err, size_t errlen)
 {
     for (size_t i = 0; i < n; i++) {
         msg_t *m = nsqd_new_message(s->n, body + sp[i].off, sp[i].len);
         if (!m)
             return -2;
-        if (topic_put(t, m, 0) < 0)
+        if (topic_put(t, m, 0, err, errlen) < 0)
             return -1;
     }
     return 0;
@@ -338,16 +419,19 @@ static void mpub_cb(httpd_req_t *r, void *ctx)
         binary ? httpd_mpub_split_binary(body, len, o->max_msg_size, o->max_body_size, &spans, &n)
                : httpd_mpub_split_text(body, len, o->max_msg_size, o->max_body_size, &spans, &n);
     int rc = 0;
+    char err[256];
     if (code)
         httpd_reply_error(r, strcmp(code, "INTERNAL_ERROR") ? 413 : 500, code);
     else if (n && !topic_can_accept(t, n))
         reply_queue_full(r, t, n);
-    else if ((rc = put_spans(s, t, body, spans, n)) == -1)
-        reply_queue_full(r, t, n);
+    else if ((rc = put_spans(s, t, body, spans, n, err, sizeof(err))) == 0)
+        reply_published(s, r, t);
+    if (rc < 0) /* nothing of a refused /mpub stays on disk */
+        topic_abort(t);
+    if (rc == -1)
+        reply_pub_failed(r, t, err);
     else if (rc < 0)
         httpd_reply_error(r, 500, "INTERNAL_ERROR");
-    else
-        httpd_reply_text(r, 200, "OK");
     free(spans);
 }
 
@@ -379,6 +463,12 @@ static void stats_cb(httpd_req_t *r, void *ctx)
     if (buf)
         evbuffer_free(buf);
     stats_snapshot_free(snap);
+}
+
+static void metrics_cb(httpd_req_t *r, void *ctx)
+{
+    http_server_t *s = ctx;
+    metrics_reply(r, s->n);
 }
 
 /* ---- /topic/... --------------------------------------------------------------------------- */

@@ -1,5 +1,6 @@
 /* main: nsqd's entry point. Parses options, builds the event loop and wires the modules
- * (registry, TCP, HTTP) in start order; SIGINT/SIGTERM stop them in reverse order and exit 0.
+ * (registry, metadata, TCP, HTTP) in start order; SIGINT/SIGTERM stop them in reverse order,
+ * writing every message and the metadata to disk, and exit 0.
  * Owns nothing but the wiring: every piece of state belongs to a module. */
 #include <errno.h>
 #include <event2/event.h>
@@ -15,15 +16,22 @@
 
 #include "common/log.h"
 #include "nsqd/http.h"
+#include "nsqd/metadata.h"
 #include "nsqd/nsqd.h"
 #include "nsqd/options.h"
+#include "nsqd/statsd.h"
 #include "nsqd/tcp.h"
+#include "nsqd/telemetry.h"
 
 typedef struct daemon {
     struct event_base *base;
     nsqd_t *nsqd;
+    metadata_t *metadata;
+    bool loaded; /* nsqd.dat was read: it may be written at exit */
     tcp_server_t *tcp;
     http_server_t *http;
+    telemetry_t *tel;
+    statsd_t *statsd; /* only with --statsd-address */
     struct event *sigint, *sigterm;
     int lock_fd;
 } daemon_t;
@@ -60,6 +68,23 @@ static int prepare_data_path(daemon_t *d, const char *path, char *err, size_t er
     return 0;
 }
 
+/* Recreates the topics and channels of nsqd.dat (reopening their disk queues), then keeps the
+ * file up to date. A file that cannot be parsed stops the start and is left alone. */
+static int start_metadata(daemon_t *d, char *err, size_t errlen)
+{
+    d->metadata = metadata_new(d->nsqd);
+    if (!d->metadata) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (metadata_load(d->metadata, err, errlen) < 0)
+        return -1;
+    d->loaded = true;
+    nsqd_hooks_t hooks = {.changed = metadata_changed, .ctx = d->metadata};
+    nsqd_set_hooks(d->nsqd, &hooks);
+    return metadata_write(d->metadata, err, errlen);
+}
+
 static int start(daemon_t *d, const nsqd_opts_t *o, char *err, size_t errlen)
 {
     int tcp_port = 0, http_port = 0;
@@ -67,6 +92,8 @@ static int start(daemon_t *d, const nsqd_opts_t *o, char *err, size_t errlen)
         return -1;
     d->nsqd = nsqd_new(d->base, o, err, errlen);
     if (!d->nsqd)
+        return -1;
+    if (start_metadata(d, err, errlen) < 0)
         return -1;
     d->tcp = tcp_server_new(d->nsqd, o->tcp_address, &tcp_port, err, errlen);
     if (!d->tcp)
@@ -79,6 +106,11 @@ static int start(daemon_t *d, const nsqd_opts_t *o, char *err, size_t errlen)
         log_info("HTTP: listening on %s (port %d)", o->http_address, http_port);
     }
     nsqd_set_ports(d->nsqd, tcp_port, http_port);
+    if (!(d->tel = telemetry_new(d->nsqd, err, errlen)))
+        return -1;
+    if (o->statsd_address && *o->statsd_address &&
+        !(d->statsd = statsd_new(d->nsqd, d->tel, err, errlen)))
+        return -1;
     d->sigint = evsignal_new(d->base, SIGINT, signal_cb, d);
     d->sigterm = evsignal_new(d->base, SIGTERM, signal_cb, d);
     evsignal_add(d->sigint, NULL);
@@ -86,16 +118,36 @@ static int start(daemon_t *d, const nsqd_opts_t *o, char *err, size_t errlen)
     return 0;
 }
 
-/* Reverse start order: stop accepting, close clients (in-flight messages go back to their
- * channels), then free the registry. */
+/* Writes every queued, in-flight (requeued by now) and deferred message and the metadata. */
+static void persist(daemon_t *d)
+{
+    char err[512];
+    size_t lost = nsqd_persist(d->nsqd);
+    if (lost)
+        log_error("NSQ: %zu messages could not be written to disk", lost);
+    if (metadata_write(d->metadata, err, sizeof(err)) < 0)
+        log_error("NSQ: failed to persist metadata - %s", err);
+}
+
+/* Reverse start order: stop accepting (TCP, HTTP: pending durable replies get 503), freeze
+ * delivery, close clients (their in-flight messages go back to their channels, attempts
+ * kept), write everything to disk, then free the registry (the disk queues sync and close). */
 static void stop(daemon_t *d)
 {
-    if (d->tcp) {
+    if (d->tcp)
         tcp_server_stop_accepting(d->tcp);
-        tcp_server_close_clients(d->tcp);
-    }
     http_server_free(d->http);
+    d->http = NULL;
+    if (d->nsqd)
+        nsqd_freeze(d->nsqd);
+    if (d->tcp)
+        tcp_server_close_clients(d->tcp);
+    if (d->loaded)
+        persist(d);
     tcp_server_free(d->tcp);
+    metadata_free(d->metadata);
+    statsd_free(d->statsd); /* sends what is left at once */
+    telemetry_free(d->tel);
     nsqd_free(d->nsqd);
     if (d->sigint)
         event_free(d->sigint);

@@ -1,9 +1,11 @@
 /* nsqd: the registry of topics and the daemon-wide state around it.
- * Owns: the topics (by name), the message id generator, health, start time, exit flag and the
- * real listening ports. Leaves to others: sockets (tcp.c, http.c), rendering (stats.c),
- * persistence (metadata, disk queues). */
+ * Owns: the topics (by name), the message id generator, health (aggregated from the disk
+ * queues' health hooks), start time, exit flag, the real listening ports and the disk queue
+ * factory (data path, dq_config_t from the flags). Leaves to others: sockets (tcp.c, http.c),
+ * rendering (stats.c), nsqd.dat (metadata.c, through the changed hook), queue contents. */
 #include "nsqd/nsqd.h"
 
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include "common/hashmap.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "nsqd/diskqueue.h"
 
 struct nsqd {
     struct event_base *base;
@@ -26,9 +29,35 @@ struct nsqd {
     char *health_err;
     bool exiting;
     chan_config_t chan_cfg;
+    const char *data_path;
+    dq_config_t dq_cfg, dq_deferred_cfg;
+    struct event *health_ev; /* re-checks every queue's health (deferred) */
+    nsqd_hooks_t hooks;
+    struct telemetry *tel;
+    chan_observer_t chan_obs; /* every channel's cfg.observer points here */
 };
 
 static void topic_ephemeral_empty(void *ctx, topic_t *t);
+static void queue_health_cb(void *ctx, bool ok, const char *reason);
+static void health_check_cb(evutil_socket_t fd, short what, void *arg);
+
+/* The flags' disk queue settings: records are wire messages (26-byte header + body); deferred
+ * records carry an 8-byte due time first. */
+static void dq_configs(nsqd_t *n, const nsqd_opts_t *o)
+{
+    dq_config_t c = {
+        .max_bytes_per_file = o->max_bytes_per_file,
+        .min_msg_size = WIRE_MSG_HEADER_LEN,
+        .max_msg_size = (int32_t)(o->max_msg_size + WIRE_MSG_HEADER_LEN),
+        .sync_every = o->sync_every,
+        .sync_timeout_ns = o->sync_timeout,
+        .hooks = {.health = queue_health_cb, .ctx = n},
+    };
+    n->dq_cfg = c;
+    c.min_msg_size += 8;
+    c.max_msg_size += 8;
+    n->dq_deferred_cfg = c;
+}
 
 nsqd_t *nsqd_new(struct event_base *base, const nsqd_opts_t *opts, char *err, size_t errlen)
 {
@@ -44,6 +73,10 @@ nsqd_t *nsqd_new(struct event_base *base, const nsqd_opts_t *opts, char *err, si
         snprintf(n->hostname, sizeof(n->hostname), "localhost");
     n->chan_cfg.mem_queue_size = opts->mem_queue_size;
     n->chan_cfg.max_msg_timeout = opts->max_msg_timeout;
+    n->chan_cfg.durable = nsqd_is_durable(n);
+    n->chan_cfg.observer = &n->chan_obs;
+    n->data_path = opts->data_path && *opts->data_path ? opts->data_path : ".";
+    dq_configs(n, opts);
     if (guid_gen_init(&n->guid, opts->node_id) < 0) {
         snprintf(err, errlen, "--node-id must be in [0,1024), got %lld",
                  (long long)opts->node_id);
@@ -51,9 +84,10 @@ nsqd_t *nsqd_new(struct event_base *base, const nsqd_opts_t *opts, char *err, si
         return NULL;
     }
     n->topics = strmap_new();
-    if (!n->topics) {
+    n->health_ev = event_new(base, -1, 0, health_check_cb, n);
+    if (!n->topics || !n->health_ev) {
         snprintf(err, errlen, "out of memory");
-        free(n);
+        nsqd_free(n);
         return NULL;
     }
     return n;
@@ -67,11 +101,39 @@ void nsqd_free(nsqd_t *n)
     const char *k;
     size_t klen;
     void *v;
-    while (strmap_next(n->topics, &pos, &k, &klen, &v))
+    while (n->topics && strmap_next(n->topics, &pos, &k, &klen, &v))
         topic_free(v);
     strmap_free(n->topics);
+    if (n->health_ev)
+        event_free(n->health_ev);
     free(n->health_err);
     free(n);
+}
+
+void nsqd_set_telemetry(nsqd_t *n, struct telemetry *tel, const chan_observer_t *obs)
+{
+    n->tel = tel;
+    n->chan_obs = obs ? *obs : (chan_observer_t){0};
+}
+
+struct telemetry *nsqd_telemetry(const nsqd_t *n) { return n->tel; }
+
+void nsqd_set_hooks(nsqd_t *n, const nsqd_hooks_t *hooks)
+{
+    n->hooks = *hooks;
+}
+
+const char *nsqd_data_path(const nsqd_t *n) { return n->data_path; }
+
+bool nsqd_is_durable(const nsqd_t *n)
+{
+    return n->opts->mem_queue_size == 0 && n->opts->sync_every == 1;
+}
+
+static void changed(nsqd_t *n, const char *name)
+{
+    if (n->hooks.changed && !name_is_ephemeral(name, strlen(name)))
+        n->hooks.changed(n->hooks.ctx);
 }
 
 struct event_base *nsqd_base(const nsqd_t *n) { return n->base; }
@@ -95,13 +157,70 @@ topic_t *nsqd_find_topic(const nsqd_t *n, const char *name, size_t len)
     return strmap_get(n->topics, name, len);
 }
 
+/* ---- disk queues and health -------------------------------------------------------------- */
+
+static backend_t *open_backend(void *ctx, const char *name, bool deferred, bool create)
+{
+    nsqd_t *n = ctx;
+    char err[512];
+    if (!create && !dq_exists(n->data_path, name))
+        return NULL;
+    backend_t *b = dq_open(n->base, n->data_path, name, deferred ? &n->dq_deferred_cfg : &n->dq_cfg,
+                           err, sizeof(err));
+    if (!b)
+        log_error("QUEUE(%s): no disk queue, memory only: %s", name, err);
+    return b;
+}
+
+/* A disk queue's health flipped. Failure is reported at once; recovery once every queue
+ * writes again (checked from the loop, outside the queue's own call). */
+static void queue_health_cb(void *ctx, bool ok, const char *reason)
+{
+    nsqd_t *n = ctx;
+    if (!ok)
+        nsqd_set_health(n, reason);
+    else if (n->health_err)
+        event_active(n->health_ev, EV_TIMEOUT, 0);
+}
+
+static void health_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+    nsqd_t *n = arg;
+    size_t pos = 0, klen;
+    const char *k;
+    void *v;
+    while (strmap_next(n->topics, &pos, &k, &klen, &v))
+        if (!topic_is_healthy(v))
+            return;
+    nsqd_set_health(n, NULL);
+}
+
+static void topic_channel_changed(void *ctx, topic_t *t, const char *channel, bool created)
+{
+    nsqd_t *n = ctx;
+    changed(n, channel);
+    if (!created && n->health_err)
+        event_active(n->health_ev, EV_TIMEOUT, 0);
+}
+
+static void topic_state_changed(void *ctx, topic_t *t)
+{
+    changed(ctx, topic_name(t));
+}
+
+/* ---- topics ------------------------------------------------------------------------------- */
+
 topic_t *nsqd_get_topic(nsqd_t *n, const char *name, size_t len)
 {
     topic_t *t = strmap_get(n->topics, name, len);
     if (t)
         return t;
     char *tname = strndup(name, len);
-    topic_hooks_t hooks = {.ephemeral_empty = topic_ephemeral_empty, .ctx = n};
+    topic_hooks_t hooks = {.ephemeral_empty = topic_ephemeral_empty,
+                           .channel_changed = topic_channel_changed,
+                           .state_changed = topic_state_changed,
+                           .open_backend = open_backend,
+                           .ctx = n};
     t = tname ? topic_new(n->base, tname, &n->chan_cfg, &hooks) : NULL;
     free(tname);
     if (!t)
@@ -111,6 +230,7 @@ topic_t *nsqd_get_topic(nsqd_t *n, const char *name, size_t len)
         return NULL;
     }
     log_info("TOPIC(%s): created", topic_name(t));
+    changed(n, topic_name(t));
     return t;
 }
 
@@ -120,7 +240,10 @@ int nsqd_delete_topic(nsqd_t *n, const char *name, size_t len)
     if (!t)
         return -1;
     log_info("TOPIC(%s): deleting", topic_name(t));
-    topic_free(t);
+    changed(n, topic_name(t));
+    topic_destroy(t);
+    if (n->health_err)
+        event_active(n->health_ev, EV_TIMEOUT, 0);
     return 0;
 }
 
@@ -180,6 +303,25 @@ void nsqd_set_health(nsqd_t *n, const char *err)
         log_error("health: %s", err);
     else
         log_info("health: OK");
+}
+
+void nsqd_freeze(nsqd_t *n)
+{
+    size_t pos = 0, klen;
+    const char *k;
+    void *v;
+    while (strmap_next(n->topics, &pos, &k, &klen, &v))
+        topic_freeze(v);
+}
+
+size_t nsqd_persist(nsqd_t *n)
+{
+    size_t pos = 0, klen, lost = 0;
+    const char *k;
+    void *v;
+    while (strmap_next(n->topics, &pos, &k, &klen, &v))
+        lost += topic_persist(v);
+    return lost;
 }
 
 bool nsqd_is_exiting(const nsqd_t *n) { return n->exiting; }

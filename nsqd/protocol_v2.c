@@ -49,6 +49,11 @@
 typedef struct v2_state v2_state_t;
 typedef struct v2_cmd v2_cmd_t;
 
+/* A durable publish waiting for its fsync; outlives its client (c is then NULL). */
+typedef struct v2_wait {
+    client_t *c;
+} v2_wait_t;
+
 enum { PH_LINE, PH_LEN, PH_BODY, PH_MPUB_COUNT, PH_MPUB_LEN, PH_MPUB_BODY };
 
 struct v2_state {
@@ -65,6 +70,11 @@ struct v2_state {
     int32_t mpub_count, mpub_size, mpub_n;
     msg_t **mpub_msgs; /* the messages read so far (one reference each) */
     size_t mpub_cap;
+    /* durable mode: the publish waiting for its fsync. Reading is paused meanwhile, so the
+     * replies keep the commands' order. */
+    v2_wait_t *wait;
+    const char *wait_name, *wait_code;
+    size_t wait_count;
 };
 
 /* line: checks the arguments (and state); for commands with a body it records what the body
@@ -719,10 +729,69 @@ static topic_t *publish_topic(client_t *c, v2_state_t *st, const char *code, con
     return t;
 }
 
+static void pub_synced_cb(void *arg, int status);
+
+/* The publish is queued: answer OK once its records are on disk. Spilled records are written
+ * now (a refused write fails the publish and takes them back); durable mode also waits for
+ * their fsync, with reading paused (returns false: the parser stops until pub_synced_cb). */
+static bool publish_ack(client_t *c, v2_state_t *st, topic_t *t, const char *name,
+                        const char *code, size_t count)
+{
+    char err[256];
+    if (topic_commit(t, err, sizeof(err)) < 0)
+        return fail(c, true, code, "%s failed %s", name, err);
+    if (nsqd_is_durable(c->nsqd)) {
+        v2_wait_t *w = malloc(sizeof(*w));
+        if (!w)
+            return fail(c, true, code, "%s failed out of memory", name);
+        int r = topic_when_synced(t, pub_synced_cb, w, err, sizeof(err));
+        if (r != 1)
+            free(w);
+        if (r < 0)
+            return fail(c, true, code, "%s failed %s", name, err);
+        if (r == 1) {
+            w->c = c;
+            st->wait = w;
+            st->wait_name = name;
+            st->wait_code = code;
+            st->wait_count = count;
+            bufferevent_disable(c->bev, EV_READ);
+            return false;
+        }
+    }
+    client_count_pub(c, st->topic, count);
+    return respond(c, "OK");
+}
+
+static void pub_synced_cb(void *arg, int status)
+{
+    v2_wait_t *w = arg;
+    client_t *c = w->c;
+    free(w);
+    if (!c)
+        return; /* the client went away meanwhile */
+    v2_state_t *st = c->v2;
+    st->wait = NULL;
+    if (c->closing)
+        return;
+    if (status != 0) {
+        const char *why = nsqd_health_error(c->nsqd);
+        fail(c, true, st->wait_code, "%s failed %s", st->wait_name,
+             why ? why : "disk queue sync failed");
+        return;
+    }
+    client_count_pub(c, st->topic, st->wait_count);
+    respond(c, "OK");
+    /* the commands read meanwhile: from the loop, not inside the disk queue's callback */
+    bufferevent_enable(c->bev, EV_READ);
+    bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
 static bool body_pub(client_t *c, v2_state_t *st, struct evbuffer *in)
 {
     const char *name = st->cmd->name, *code = st->cmd->fail_code;
     size_t len = (size_t)st->body_len;
+    char err[256];
     topic_t *t = publish_topic(c, st, code, name);
     if (!t)
         return false;
@@ -730,11 +799,9 @@ static bool body_pub(client_t *c, v2_state_t *st, struct evbuffer *in)
     if (!m)
         return fail(c, true, code, "%s failed out of memory", name);
     evbuffer_remove(in, m->body, len); /* the one copy: socket buffer -> message */
-    if (topic_put(t, m, st->defer_ns) < 0)
-        return fail(c, true, code, "%s failed queue full (--mem-queue-size=%lld)", name,
-                    (long long)c->opts->mem_queue_size);
-    client_count_pub(c, st->topic, 1);
-    return respond(c, "OK");
+    if (topic_put(t, m, st->defer_ns, err, sizeof(err)) < 0)
+        return fail(c, true, code, "%s failed %s", name, err);
+    return publish_ack(c, st, t, name, code, 1);
 }
 
 /* ---- MPUB: [4B size][4B count]([4B size][body])*, each body read into its message ------- */
@@ -825,31 +892,32 @@ static bool step_mpub_len(client_t *c, v2_state_t *st, struct evbuffer *in)
 static bool mpub_finish(client_t *c, v2_state_t *st)
 {
     size_t n = (size_t)st->mpub_n;
+    char err[256];
     /* all or nothing: check room for every message before queueing any */
     topic_t *t = publish_topic(c, st, "E_MPUB_FAILED", "MPUB");
     if (t && !topic_can_accept(t, n)) {
+        topic_refusal(t, n, err, sizeof(err));
         t = NULL;
-        fail(c, true, "E_MPUB_FAILED", "MPUB failed queue full (--mem-queue-size=%lld)",
-             (long long)c->opts->mem_queue_size);
+        fail(c, true, "E_MPUB_FAILED", "MPUB failed %s", err);
     }
     if (!t) {
         mpub_release(st);
         return false;
     }
     size_t refused = 0;
-    for (size_t i = 0; i < n; i++)
-        refused += topic_put(t, st->mpub_msgs[i], 0) < 0; /* takes the reference */
+    for (size_t i = 0; i < n; i++) /* takes the reference */
+        refused += topic_put(t, st->mpub_msgs[i], 0, err, sizeof(err)) < 0;
     st->mpub_n = 0;
     if (st->mpub_cap > 4096) { /* do not keep a huge array around after one big MPUB */
         free(st->mpub_msgs);
         st->mpub_msgs = NULL;
         st->mpub_cap = 0;
     }
-    if (refused)
-        return fail(c, true, "E_MPUB_FAILED", "MPUB failed queue full after %zu of %zu",
-                    n - refused, n);
-    client_count_pub(c, st->topic, n);
-    return respond(c, "OK");
+    if (refused) {
+        topic_abort(t);
+        return fail(c, true, "E_MPUB_FAILED", "MPUB failed %s", err);
+    }
+    return publish_ack(c, st, t, "MPUB", "E_MPUB_FAILED", n);
 }
 
 static bool step_mpub_body(client_t *c, v2_state_t *st, struct evbuffer *in)
@@ -1003,14 +1071,14 @@ static void v2_read(client_t *c)
 {
     v2_state_t *st = c->v2;
     struct evbuffer *in = client_input(c);
-    while (!c->closing) {
+    while (!c->closing && !st->wait) {
         size_t need = wanted(st);
         if (need && evbuffer_get_length(in) < need)
             break;
         if (!steps[st->phase](c, st, in))
             break;
     }
-    if (c->closing)
+    if (c->closing || st->wait)
         return;
     /* a large body: sleep until all of it is here rather than wake on every read */
     size_t need = wanted(st), mark = 0;
@@ -1029,6 +1097,8 @@ static void v2_free(client_t *c)
         return;
     mpub_release(st);
     free(st->mpub_msgs);
+    if (st->wait)
+        st->wait->c = NULL;
     free(st);
     c->v2 = NULL;
 }

@@ -17,6 +17,7 @@
 #include "common/httputil.h"
 #include "common/opts.h"
 #include "common/util.h"
+#include "nsqd/telemetry.h"
 
 /* ---- storage ------------------------------------------------------------------------------ */
 
@@ -67,6 +68,11 @@ static const char *store_str(struct stats_store *st, const char *s, bool *oom)
     }
     memcpy(p, s, len + 1);
     return p;
+}
+
+void *stats_snapshot_alloc(stats_snapshot_t *s, size_t size)
+{
+    return store_alloc(s->store, size);
 }
 
 void stats_snapshot_free(stats_snapshot_t *s)
@@ -134,6 +140,7 @@ static int fill_channel(stats_snapshot_t *s, stats_channel_t *sc, channel_t *c,
     bool oom = false;
     sc->name = store_str(s->store, chan_name(c), &oom);
     chan_get_stats(c, &sc->s);
+    telemetry_fill_channel(s, sc, c);
     if (!s->include_clients)
         return oom ? -1 : 0;
     size_t cap = chan_consumer_count(c);
@@ -217,6 +224,7 @@ static int collect_topics(stats_snapshot_t *s, const nsqd_t *n, const char *tf, 
         bool oom = false;
         st->name = store_str(s->store, topic_name(tops[i]), &oom);
         topic_get_stats(tops[i], &st->s);
+        telemetry_fill_topic(nsqd_telemetry(n), s, st, tops[i]);
         st->channels = s->store->channels + off;
         for (size_t j = 0; j < st->channels_len; j++)
             if (fill_channel(s, &st->channels[j], chs[off + j], &next_client, tf) < 0)
@@ -490,7 +498,31 @@ static void ob_str(outbuf_t *b, const char *str)
 static void ob_f64(outbuf_t *b, double v)
 {
     char tmp[HTTPD_FLOAT_MAX];
+    if (v > -9007199254740992.0 && v < 9007199254740992.0 && v == (double)(int64_t)v) {
+        ob_i64(b, (int64_t)v); /* integral (ns latencies, counts): Go prints the digits */
+        return;
+    }
     ob_raw(b, tmp, httpd_format_float(v, tmp, sizeof(tmp)));
+}
+
+/* A value with at most 3 decimals (telemetry rounds its figures so): ob_f64's text, faster. */
+static void ob_dec3(outbuf_t *b, double v)
+{
+    int64_t m = v > -1e12 && v < 1e12 ? (int64_t)(v * 1000.0 + (v < 0 ? -0.5 : 0.5)) : 0;
+    if (v == 0 || (double)m / 1000.0 != v) {
+        ob_f64(b, v);
+        return;
+    }
+    char frac[5] = {'.', (char)('0' + (m < 0 ? -m : m) / 100 % 10),
+                    (char)('0' + (m < 0 ? -m : m) / 10 % 10), (char)('0' + (m < 0 ? -m : m) % 10)};
+    size_t n = 4;
+    while (n > 1 && frac[n - 1] == '0')
+        n--;
+    if (m < 0 && m > -1000)
+        OB_LIT(b, "-");
+    ob_i64(b, m / 1000);
+    if (n > 1)
+        ob_raw(b, frac, n);
 }
 
 /* ---- JSON (nsqd 1.3's field order) -------------------------------------------------------- */
@@ -515,6 +547,23 @@ static void json_e2e(outbuf_t *b, const stats_e2e_t *e)
         OB_LIT(b, "}");
     }
     OB_LIT(b, "]}");
+}
+
+/* cnsq's fields after nsqd's (docs/telemetry.md): rates, and channels' averages. */
+static void json_extra(outbuf_t *b, const stats_extra_t *x, bool channel)
+{
+    static const char *const keys[3] = {",\"message_rate_1m\":", ",\"message_rate_5m\":",
+                                        ",\"message_rate_15m\":"};
+    for (int i = 0; i < 3; i++) {
+        ob_raw(b, keys[i], strlen(keys[i]));
+        ob_dec3(b, x->message_rate[i]);
+    }
+    if (!channel)
+        return;
+    OB_LIT(b, ",\"in_flight_avg\":");
+    ob_dec3(b, x->in_flight_avg);
+    OB_LIT(b, ",\"ready_avg\":");
+    ob_dec3(b, x->ready_avg);
 }
 
 /* ClientV2Stats: authed, auth_identity, auth_identity_url and pub_counts are omitempty. */
@@ -594,6 +643,10 @@ static void json_channel(outbuf_t *b, const stats_channel_t *c, bool include_cli
     ob_i64(b, c->s.depth);
     OB_LIT(b, ",\"backend_depth\":");
     ob_i64(b, c->s.backend_depth);
+    OB_LIT(b, ",\"corrupt_count\":"); /* cnsq: disk queue corruption (docs/durability.md) */
+    ob_u64(b, c->s.corrupt_count);
+    OB_LIT(b, ",\"dropped_count\":"); /* cnsq: ephemeral channel full */
+    ob_u64(b, c->s.dropped_count);
     OB_LIT(b, ",\"in_flight_count\":");
     ob_i64(b, c->s.in_flight_count);
     OB_LIT(b, ",\"deferred_count\":");
@@ -622,6 +675,7 @@ static void json_channel(outbuf_t *b, const stats_channel_t *c, bool include_cli
     ob_bool(b, c->s.paused);
     OB_LIT(b, ",\"e2e_processing_latency\":");
     json_e2e(b, &c->e2e);
+    json_extra(b, &c->x, true);
     OB_LIT(b, "}");
 }
 
@@ -639,6 +693,10 @@ static void json_topic(outbuf_t *b, const stats_topic_t *t, bool include_clients
     ob_i64(b, t->s.depth);
     OB_LIT(b, ",\"backend_depth\":");
     ob_i64(b, t->s.backend_depth);
+    OB_LIT(b, ",\"corrupt_count\":");
+    ob_u64(b, t->s.corrupt_count);
+    OB_LIT(b, ",\"dropped_count\":");
+    ob_u64(b, t->s.dropped_count);
     OB_LIT(b, ",\"message_count\":");
     ob_u64(b, t->s.message_count);
     OB_LIT(b, ",\"message_bytes\":");
@@ -647,6 +705,7 @@ static void json_topic(outbuf_t *b, const stats_topic_t *t, bool include_clients
     ob_bool(b, t->s.paused);
     OB_LIT(b, ",\"e2e_processing_latency\":");
     json_e2e(b, &t->e2e);
+    json_extra(b, &t->x, false);
     OB_LIT(b, "}");
 }
 

