@@ -466,7 +466,6 @@ static void deliver(channel_t *ch, chan_consumer_t *c, msgring_slot_t *slot, int
     heap_push(&ch->inflight_heap, &r->hn);
     owner_link(c, r);
     c->in_flight_count++;
-    level_inflight(ch);
     c->message_count++;
     if (!consumer_can_take(c))
         ready_del(ch, c);
@@ -514,6 +513,8 @@ static void pump(channel_t *ch)
         if (c->in_ready_list && ch->ready == c)
             ch->ready = c->rnext;
     }
+    if (now)
+        level_inflight(ch); /* once per batch of deliveries */
     ch->pumping = false;
 }
 

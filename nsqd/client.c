@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +27,10 @@
 #define CLIENT_MAX_SINGLE_WRITE (1024 * 1024)
 /* How long a closing client may take to accept its last frames (e.g. a fatal error). */
 #define CLIENT_DRAIN_TIMEOUT_SEC 5
+/* After its last frame is written, a closing client is half-closed and its input discarded for
+ * at most this long: closing a socket with unread input makes the kernel send RST, which can
+ * destroy the error frame in flight (a client still sending an oversized body never sees why). */
+#define CLIENT_LINGER_SEC 2
 /* Frames up to this size are assembled on the stack and appended with one copy. */
 #define CLIENT_SMALL_FRAME 512
 
@@ -143,6 +148,17 @@ static void free_cb(evutil_socket_t fd, short what, void *arg)
     client_free(arg);
 }
 
+static void linger(client_t *c)
+{
+    c->lingering = true;
+    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    struct timeval tv = {CLIENT_LINGER_SEC, 0};
+    bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+    bufferevent_set_timeouts(c->bev, &tv, NULL);
+    bufferevent_disable(c->bev, EV_WRITE);
+    bufferevent_enable(c->bev, EV_READ);
+}
+
 void client_close(client_t *c, bool flush)
 {
     if (c->closing) {
@@ -160,6 +176,10 @@ void client_close(client_t *c, bool flush)
         struct timeval tv = {CLIENT_DRAIN_TIMEOUT_SEC, 0};
         bufferevent_set_timeouts(c->bev, NULL, &tv);
         bufferevent_enable(c->bev, EV_WRITE);
+        return;
+    }
+    if (flush) {
+        linger(c);
         return;
     }
     schedule_free(c);
@@ -208,15 +228,15 @@ static void write_cb(struct bufferevent *bev, void *arg)
 {
     client_t *c = arg;
     /* called when the output buffer has drained */
-    if (c->closing)
-        schedule_free(c);
+    if (c->closing && !c->lingering)
+        linger(c);
 }
 
 static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
     client_t *c = arg;
     if (c->closing) {
-        schedule_free(c); /* the drain failed or timed out: give up on the rest */
+        schedule_free(c); /* peer closed, or the drain/linger failed or timed out */
         return;
     }
     if (what & BEV_EVENT_EOF) {

@@ -44,6 +44,7 @@ struct client {
     client_t *next, *prev;
     int state;               /* CLIENT_STATE_* */
     bool closing;            /* reads stopped, detached; freed once the output drains */
+    bool lingering;          /* write side shut down, discarding input until the peer closes */
     int64_t connect_ts;      /* seconds since the epoch */
     char remote_address[64]; /* "ip:port" or "[v6]:port" */
     char remote_host[56];    /* "ip": nsqd's default client_id and hostname */

@@ -37,8 +37,7 @@ static const family_def_t topic_families[] = {
      "Messages queued in the topic (memory and disk), waiting for a channel."},
     {"nsqd_topic_backend_depth", PROMTEXT_GAUGE, T(s.backend_depth), V_I64,
      "Messages of the topic's queue held on disk."},
-    {"nsqd_topic_channels", PROMTEXT_GAUGE, T(s.channel_count), V_I64,
-     "Channels of the topic."},
+    {"nsqd_topic_channels", PROMTEXT_GAUGE, T(s.channel_count), V_I64, "Channels of the topic."},
     {"nsqd_topic_paused", PROMTEXT_GAUGE, T(s.paused), V_BOOL, "1 when the topic is paused."},
 };
 
@@ -108,17 +107,17 @@ static void declare(promtext_t *p, families_t *f)
                                       topic_families[i].help);
     f->topic_rate = promtext_family(p, "nsqd_topic_messages_per_second", PROMTEXT_GAUGE,
                                     "Moving average of the publish rate over the window.");
-    f->topic_e2e = promtext_family(
-        p, "nsqd_topic_e2e_processing_latency_seconds", PROMTEXT_SUMMARY,
-        "Time from publish to FIN over the topic's channels (windowed quantiles).");
+    f->topic_e2e =
+        promtext_family(p, "nsqd_topic_e2e_processing_latency_seconds", PROMTEXT_SUMMARY,
+                        "Time from publish to FIN over the topic's channels (windowed quantiles).");
     for (size_t i = 0; i < COUNT(channel_families); i++)
         f->channel[i] = promtext_family(p, channel_families[i].name, channel_families[i].type,
                                         channel_families[i].help);
     f->channel_rate = promtext_family(p, "nsqd_channel_messages_per_second", PROMTEXT_GAUGE,
                                       "Moving average of the channel's message rate.");
-    f->channel_e2e = promtext_family(p, "nsqd_channel_e2e_processing_latency_seconds",
-                                     PROMTEXT_SUMMARY,
-                                     "Time from publish to FIN on the channel (windowed quantiles).");
+    f->channel_e2e =
+        promtext_family(p, "nsqd_channel_e2e_processing_latency_seconds", PROMTEXT_SUMMARY,
+                        "Time from publish to FIN on the channel (windowed quantiles).");
 }
 
 /* Quantiles in seconds; NaN while the window is empty (Prometheus' convention). */

@@ -15,7 +15,7 @@
 #include "stats/statsd_writer.h"
 
 #define RESOLVE_LOG_EVERY_NS (60 * 1000000000LL) /* an unresolvable address: one log a minute */
-#define BASE_MAX_BYTES 160 /* "topic.<64>.channel.<64>" */
+#define BASE_MAX_BYTES 160                       /* "topic.<64>.channel.<64>" */
 #define NAME_MAX_BYTES 256 /* base + ".<stat>" or ".e2e_processing_latency_<P>" */
 #define LINE_MAX_BYTES 1024
 
@@ -152,8 +152,8 @@ static bool connect_sender(statsd_t *s)
         return true;
     int64_t now = clock_monotonic_ns();
     if (s->last_resolve_log == 0 || now - s->last_resolve_log >= RESOLVE_LOG_EVERY_NS) {
-        log_error("STATSD: failed to create UDP socket to statsd(%s): %s",
-                  s->o->statsd_address, err);
+        log_error("STATSD: failed to create UDP socket to statsd(%s): %s", s->o->statsd_address,
+                  err);
         s->last_resolve_log = now;
     }
     return false;
@@ -191,8 +191,8 @@ statsd_t *statsd_new(nsqd_t *n, telemetry_t *tel, char *err, size_t errlen)
     s->n = n;
     s->tel = tel;
     s->o = o;
-    const char *host = o->broadcast_address && *o->broadcast_address ? o->broadcast_address
-                                                                      : nsqd_hostname(n);
+    const char *host =
+        o->broadcast_address && *o->broadcast_address ? o->broadcast_address : nsqd_hostname(n);
     int port = o->broadcast_http_port > 0 ? (int)o->broadcast_http_port : nsqd_http_port(n);
     if (statsd_prefix_expand(o->statsd_prefix ? o->statsd_prefix : "", host, port, s->prefix,
                              sizeof(s->prefix), err, errlen) < 0)

@@ -54,21 +54,21 @@ typedef struct tel_chan {
     struct telemetry *tel;
     channel_t *ch;
     struct tel_chan *next, *prev;
-    uint64_t epoch;  /* serial of the attachment: a recreated channel gets a new one */
-    qwin_t *e2e;     /* NULL without percentiles */
+    uint64_t epoch;    /* serial of the attachment: a recreated channel gets a new one */
+    qwin_t *e2e;       /* NULL without percentiles */
     int64_t win_start; /* e2e's first half-window began here */
     e2e_cache_t cache;
     /* FINs (fin_cb) */
     uint64_t fins;         /* since the attach (also the e2e key's version) */
     uint64_t half_fins[2]; /* per half window, moving as e2e's: the window's exact count */
     int cur;
-    int64_t last_move;
-    uint64_t recorded;   /* latencies put into e2e */
-    double recorded_sum; /* and their sum (ns) */
-    bool record_all;     /* below E2E_RECORD_RATE: every FIN */
-    uint32_t keep;       /* else record when the next random 32 bits are below this */
-    uint64_t rng;        /* xorshift64 state */
-    uint64_t fins_at;    /* fins at the last rate measurement, and when */
+    int64_t last_move, next_move; /* next_move = last_move + half: FIN compares only this */
+    uint64_t recorded;            /* latencies put into e2e */
+    double recorded_sum;          /* and their sum (ns) */
+    bool record_all;              /* below E2E_RECORD_RATE: every FIN */
+    uint32_t keep;                /* else record when the next random 32 bits are below this */
+    uint64_t rng;                 /* xorshift64 state */
+    uint64_t fins_at;             /* fins at the last rate measurement, and when */
     int64_t fins_at_ns;
     rate_t rate;
     double inflight_mark, ready_mark; /* level integrals at the start of the interval */
@@ -121,6 +121,20 @@ static double round3(double v)
     return round(v * 1000.0) / 1000.0;
 }
 
+/* An empty result, valid from now: what a new channel or topic shows until the refresher
+ * (which recomputes any result whose key is not current) gets to it, so that a snapshot never
+ * has to compute thousands of fresh results at once. k NULL: a key nothing matches. */
+static void cache_start(const telemetry_t *t, e2e_cache_t *c, const e2e_key_t *k, int64_t now)
+{
+    if (!t->ntargets || !(c->values = calloc(t->ntargets, sizeof(double))))
+        return; /* stays invalid: computed when first needed */
+    c->key = k ? *k : (e2e_key_t){{UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX}};
+    c->at = now;
+    c->valid = true;
+}
+
+static e2e_key_t chan_key(const telemetry_t *t, const tel_chan_t *a, int64_t now);
+
 /* ---- attachments (chan_observer_t) ---------------------------------------------------- */
 
 static void *attach_cb(void *ctx, channel_t *ch)
@@ -134,6 +148,7 @@ static void *attach_cb(void *ctx, channel_t *ch)
     a->ch = ch;
     a->epoch = ++t->next_epoch;
     a->win_start = a->last_move = a->fins_at_ns = now;
+    a->next_move = now + t->window_ns / 2;
     a->record_all = true;
     a->rng = 0x9e3779b97f4a7c15ULL * (a->epoch | 1);
     if (t->ntargets) {
@@ -141,6 +156,10 @@ static void *attach_cb(void *ctx, channel_t *ch)
         a->e2e = qwin_new(t->targets, t->ntargets, t->window_ns, now, err, sizeof(err));
         if (!a->e2e)
             log_error("telemetry: channel %s: no e2e latency (%s)", chan_name(ch), err);
+    }
+    if (a->e2e) {
+        e2e_key_t k = chan_key(t, a, now);
+        cache_start(t, &a->cache, &k, now);
     }
     chan_stats_t cs;
     chan_get_stats(ch, &cs);
@@ -184,6 +203,7 @@ static void count_tick(const telemetry_t *t, tel_chan_t *a, int64_t now)
         return;
     int64_t k = (now - a->last_move - 1) / half;
     a->last_move += k * half;
+    a->next_move = a->last_move + half;
     if (k >= 2) {
         a->half_fins[0] = a->half_fins[1] = 0;
         a->cur ^= (int)(k & 1);
@@ -201,27 +221,8 @@ static uint32_t next_random(tel_chan_t *a)
     return (uint32_t)(a->rng >> 32);
 }
 
-/* The FIN observer (installed only with percentiles). Windows are placed with the refresher's
- * clock (at most E2E_REFRESH_NS old against halves of minutes); the latency itself is read
- * from the precise clock, for the FINs recorded. */
-static void fin_cb(void *state, channel_t *ch, int64_t msg_timestamp_ns)
-{
-    tel_chan_t *a = state;
-    telemetry_t *t = a->tel;
-    a->fins++;
-    count_tick(t, a, t->clock);
-    a->half_fins[a->cur]++;
-    if (!a->record_all && next_random(a) >= a->keep)
-        return;
-    double latency = (double)(clock_realtime_ns() - msg_timestamp_ns);
-    a->recorded++;
-    a->recorded_sum += latency;
-    if (qwin_insert(a->e2e, latency, t->clock) < 0)
-        log_error("telemetry: out of memory recording e2e latency of %s", chan_name(ch));
-}
-
 /* Sets how often the channel's FIN latencies are recorded from its FIN rate since the last
- * call (the refresher's period). */
+ * measurement (see E2E_RECORD_RATE). */
 static void set_sampling(const telemetry_t *t, tel_chan_t *a, int64_t now)
 {
     double dt = (double)(now - a->fins_at_ns) / 1e9;
@@ -232,6 +233,29 @@ static void set_sampling(const telemetry_t *t, tel_chan_t *a, int64_t now)
     a->keep = a->record_all ? UINT32_MAX : (uint32_t)(t->record_rate / rate * 4294967296.0);
     a->fins_at = a->fins;
     a->fins_at_ns = now;
+}
+
+/* The FIN observer (installed only with percentiles). Costs a few increments and one random
+ * number; the latency (a precise clock read and a quantile insert) only for the FINs recorded.
+ * Window halves move by the refresher's clock (at most E2E_REFRESH_NS old, against halves of
+ * minutes). Every 1024 FINs the rate is measured (coarse clock), so a burst starts sampling
+ * within a millisecond; the refresher measures too, and brings a calmer channel back. */
+static void fin_cb(void *state, channel_t *ch, int64_t msg_timestamp_ns)
+{
+    tel_chan_t *a = state;
+    telemetry_t *t = a->tel;
+    if (t->clock > a->next_move)
+        count_tick(t, a, t->clock);
+    a->half_fins[a->cur]++;
+    if ((++a->fins & 1023) == 0)
+        set_sampling(t, a, clock_coarse_ns());
+    if (!a->record_all && next_random(a) >= a->keep)
+        return;
+    double latency = (double)(clock_realtime_ns() - msg_timestamp_ns);
+    a->recorded++;
+    a->recorded_sum += latency;
+    if (qwin_insert(a->e2e, latency, t->clock) < 0)
+        log_error("telemetry: out of memory recording e2e latency of %s", chan_name(ch));
 }
 
 /* ---- intervals: time-weighted averages --------------------------------------------------- */
@@ -304,6 +328,7 @@ static tel_topic_t *topic_entry(telemetry_t *t, const char *name, size_t len)
     }
     rate_init(&e->rate, 0, t->last_tick_ns);
     e->seen = t->tick;
+    cache_start(t, &e->cache, NULL, now_ns());
     return e;
 }
 
@@ -510,8 +535,8 @@ static void refresh_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
 
-static struct event *start_timer(struct event_base *base, int64_t every_ns,
-                                 event_callback_fn fn, void *arg)
+static struct event *start_timer(struct event_base *base, int64_t every_ns, event_callback_fn fn,
+                                 void *arg)
 {
     struct event *ev = event_new(base, -1, EV_PERSIST, fn, arg);
     struct timeval tv = {.tv_sec = every_ns / NS_PER_S, .tv_usec = every_ns % NS_PER_S / 1000};

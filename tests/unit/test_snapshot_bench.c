@@ -4,7 +4,8 @@
  * e2e window through real FINs from fake consumers, then times the snapshot (median and worst
  * of several) without and with three percentiles, and the /stats JSON rendering for reference.
  * Prints the figures; fails only if a snapshot takes longer than a generous bound (sanitizer
- * builds are slow) or is wrong. BENCH_TOPICS / BENCH_CHANNELS / BENCH_MSGS override the sizes. */
+ * builds are slow) or is wrong. BENCH_TOPICS / BENCH_CHANNELS / BENCH_MSGS / BENCH_ROUNDS override
+ * the sizes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,7 +27,8 @@
 #include "nsqd/telemetry.h"
 #include "nsqd/topic.h"
 
-#define ROUNDS 15
+#define MAX_ROUNDS 200
+static int rounds = 15; /* BENCH_ROUNDS */
 #define MAX_MSGS 64
 #define LIMIT_MS 2000.0 /* a loop stall nobody would accept, even under ASan */
 
@@ -179,12 +181,12 @@ static double one_snapshot(world_t *w, int topics, int channels, uint64_t fins, 
 static void time_snapshots(world_t *w, int topics, int channels, uint64_t fins, bool e2e,
                            double *median, double *worst, double *json_ms)
 {
-    double ms[ROUNDS];
-    for (int r = 0; r < ROUNDS; r++)
+    double ms[MAX_ROUNDS];
+    for (int r = 0; r < rounds; r++)
         ms[r] = one_snapshot(w, topics, channels, fins, e2e, r == 0 ? json_ms : NULL);
-    qsort(ms, ROUNDS, sizeof(double), cmp_double);
-    *median = ms[ROUNDS / 2];
-    *worst = ms[ROUNDS - 1];
+    qsort(ms, (size_t)rounds, sizeof(double), cmp_double);
+    *median = ms[rounds / 2];
+    *worst = ms[rounds - 1];
 }
 
 /* Spins the event loop (telemetry's timers: the e2e refresher, the rate tick) for ms and
@@ -207,6 +209,8 @@ static void run(const char *percentiles)
 {
     int topics = env_int("BENCH_TOPICS", 1000), channels = env_int("BENCH_CHANNELS", 10);
     int msgs = env_int("BENCH_MSGS", 20);
+    rounds = env_int("BENCH_ROUNDS", 15);
+    rounds = rounds > MAX_ROUNDS ? MAX_ROUNDS : rounds;
     bool e2e = percentiles[0] != 0;
     if (msgs > MAX_MSGS)
         msgs = MAX_MSGS;
@@ -218,7 +222,7 @@ static void run(const char *percentiles)
     printf("snapshot bench: %d topics x %d channels (%d FINs each), percentiles [%s]:\n"
            "  stats_snapshot_take: first %.2f ms, then median %.2f ms, worst %.2f ms of %d;"
            " /stats JSON render %.2f ms\n",
-           topics, channels, msgs, e2e ? percentiles : "none", cold, median, worst, ROUNDS,
+           topics, channels, msgs, e2e ? percentiles : "none", cold, median, worst, rounds,
            json_ms);
     assert_true(median < LIMIT_MS);
     if (e2e) {
